@@ -1,0 +1,148 @@
+"""A data set as configured in ``conf/data/``: processed once, cached, split on demand.
+
+``MovieLensData`` is what ``conf/data/*.yaml`` instantiate. ``prepare()`` processes the raw files
+(unless the cache already holds them) and the chosen split, and returns a
+:class:`ProcessedDataset` with the paths. The cache key hashes the raw files (name, size, mtime),
+the reader and the settings, so ``python train.py data=X`` needs no separate processing step and a
+changed raw file or setting is processed afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recsys.data.process import RawReader, SplitStrategy, connect, process_raw, write_split
+from recsys.utils.atomic import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ProcessedDataset:
+    """Paths of a processed data set and one of its splits.
+
+    Attributes:
+        name: the data set's name (``ml_latest_small``...).
+        root: the processed folder (ratings.parquet, movies.parquet, statistics.json...).
+        split_dir: the split's folder (train/val/test.parquet, features/, statistics.json).
+    """
+
+    name: str
+    root: Path
+    split_dir: Path
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        return json.loads((self.root / "statistics.json").read_text())
+
+    @property
+    def split_statistics(self) -> dict[str, Any]:
+        return json.loads((self.split_dir / "statistics.json").read_text())
+
+
+def _fingerprint(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _describe(obj: Any) -> dict[str, Any]:
+    return {"class": f"{type(obj).__module__}.{type(obj).__qualname__}", **dict(sorted(vars(obj).items()))}
+
+
+class MovieLensData:
+    """One MovieLens-format data set and its split, as configured in ``conf/data/<name>.yaml``.
+
+    Args:
+        name: the data set's name, used for the cache folder.
+        raw_dir: folder with the raw files.
+        reader: a reader of the raw format (``recsys.data.readers``).
+        splits: the available splits, by name, each a split object (``recsys.data.splits``).
+        split: the name of the split to use (``data.split=temporal_user``).
+        processed_root: where processed data sets are cached.
+        strict: fail on any validation problem instead of dropping bad rows.
+        memory_limit: DuckDB memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
+        download_hint: shown when the raw folder is missing.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        raw_dir: str | Path,
+        reader: RawReader,
+        splits: dict[str, SplitStrategy],
+        split: str,
+        processed_root: str | Path,
+        strict: bool = False,
+        memory_limit: str | None = None,
+        download_hint: str = "",
+    ) -> None:
+        if split not in splits:
+            raise ValueError(
+                f"unknown split '{split}' for data set '{name}'; choose one of {sorted(splits)} "
+                f"(e.g. data.split={next(iter(sorted(splits)))})"
+            )
+        self.name = name
+        self.raw_dir = Path(raw_dir)
+        self.reader = reader
+        self.splits = dict(splits)
+        self.split = self.splits[split]
+        self.split_name = split
+        self.processed_root = Path(processed_root)
+        self.strict = strict
+        self.memory_limit = memory_limit
+        self.download_hint = download_hint
+
+    def raw_fingerprint(self) -> str:
+        """Hash of the raw files, the reader and the processing settings."""
+        if not self.raw_dir.is_dir():
+            hint = f" {self.download_hint}" if self.download_hint else ""
+            raise FileNotFoundError(f"raw data folder {self.raw_dir} for data set '{self.name}' does not exist.{hint}")
+        files = sorted(p for p in self.raw_dir.rglob("*") if p.is_file())
+        stats = [(p.relative_to(self.raw_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        settings = {"reader": _describe(self.reader), "strict": self.strict, "version": PIPELINE_VERSION}
+        return _fingerprint({"files": stats, "settings": settings})
+
+    def prepare(self) -> ProcessedDataset:
+        """Process the raw data and the split if the cache does not hold them yet."""
+        root = self.processed_root / self.name / self.raw_fingerprint()
+        con = None
+        if not (root / "statistics.json").exists():
+            log.info("processing %s from %s into %s", self.name, self.raw_dir, root)
+            con = connect(self.memory_limit, temp_dir=self.processed_root / ".duckdb_tmp")
+            process_raw(self.reader, self.raw_dir, root, strict=self.strict, con=con)
+        split_dir = root / "splits" / f"{self.split_name}-{_fingerprint(self.split.params())}"
+        if not (split_dir / "statistics.json").exists():
+            log.info("writing split %s of %s", self.split_name, self.name)
+            con = con or connect(self.memory_limit, temp_dir=self.processed_root / ".duckdb_tmp")
+            stats = write_split(self.split, root, split_dir, con=con)
+            overall = json.loads((root / "statistics.json").read_text())
+            overall.setdefault("splits", {})[split_dir.name] = stats
+            write_json_atomic(root / "statistics.json", overall)
+        if con is not None:
+            con.close()
+        return ProcessedDataset(name=self.name, root=root, split_dir=split_dir)
+
+
+def config_dir() -> Path:
+    """The repository's ``conf/`` folder."""
+    return REPO_ROOT / "conf"
+
+
+def prepare_dataset(name: str = "ml_latest_small", overrides: list[str] | None = None) -> ProcessedDataset:
+    """Compose ``conf/data/<name>.yaml`` (with ``overrides``), instantiate it and prepare it.
+
+    Convenient from notebooks and scripts: ``prepare_dataset("ml_latest_small").root``.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"data={name}", *(overrides or [])])
+    return instantiate(cfg.data, _convert_="all").prepare()

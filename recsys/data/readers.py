@@ -1,0 +1,302 @@
+"""Readers that expose each MovieLens file format as DuckDB views of raw text.
+
+Every reader registers the same views, whatever the format, so that validation and processing
+(`recsys/data/process.py`) are written once:
+
+- `raw_ratings(file, line, userId, movieId, rating, timestamp)`
+- `raw_movies(file, line, movieId, title, genres)` with `|`-separated genres
+- `raw_links(file, line, movieId, imdbId, tmdbId)` and `raw_tags(file, line, userId, movieId, tag,
+  timestamp)` where the set has them.
+
+All data columns are VARCHAR (an empty field is NULL); `file` is the source path and `line` its
+1-based line number (a CSV header is line 1, so the first data row is line 2). Line numbers come
+from DuckDB's insertion-order guarantee (`row_number() OVER ()` over the scan), so the connection
+must keep `preserve_insertion_order=true` (the default); they equal physical line numbers as long
+as the file has no blank lines or quoted newlines, which holds for the official releases.
+
+Views are lazy: DuckDB parses the files, in parallel, when a view is queried. With `validate=True`
+(the default) `register` also scans each file once (about a second per 25M rows) so that a
+malformed row raises `RawFormatError` here, naming the file and line, rather than later in a query.
+Multi-byte delimiters (`::`) and `encoding='latin-1'` need DuckDB >= 1.2.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+RATINGS_COLUMNS = ("userId", "movieId", "rating", "timestamp")
+MOVIES_COLUMNS = ("movieId", "title", "genres")
+LINKS_COLUMNS = ("movieId", "imdbId", "tmdbId")
+TAGS_COLUMNS = ("userId", "movieId", "tag", "timestamp")
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
+    "Thriller", "War", "Western",
+)
+ML100K_ITEM_COLUMNS = ("movieId", "title", "releaseDate", "videoReleaseDate", "imdbUrl",
+                       *(f"genre{i}" for i in range(len(ML100K_GENRES))))
+ML100K_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+NO_GENRES = "(no genres listed)"
+
+
+class RawFormatError(ValueError):
+    """A raw file is missing or does not have the expected layout.
+
+    Attributes:
+        path: The offending file.
+        line: 1-based line number, or None when it is about the whole file.
+        expected: What the reader expected (header, field count, ...).
+        found: What it found instead.
+    """
+
+    def __init__(self, path: Path, line: int | None, expected: str, found: str, fix: str = "") -> None:
+        self.path, self.line, self.expected, self.found = Path(path), line, expected, found
+        where = f"{path}" if line is None else f"{path}, line {line}"
+        super().__init__(f"{where}: expected {expected}, found {found}" + (f". {fix}" if fix else ""))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one text file is laid out."""
+
+    names: tuple[str, ...]
+    delim: str
+    header: bool = False
+    encoding: str = "utf-8"
+    quote: str = ""
+
+
+_CSV = dict(delim=",", header=True, quote='"')
+_DAT = dict(delim="::", encoding="latin-1")
+_U_DATA = _Layout(RATINGS_COLUMNS, "\t")
+
+
+def _sql(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise RawFormatError(
+            path, None, "a MovieLens file", "no such file",
+            "Fix: download the set with `python scripts/download_movielens.py --size <set> "
+            "--output data/raw` and point raw_dir at the extracted folder",
+        )
+    return path
+
+
+def _read_csv(path: Path, layout: _Layout) -> str:
+    columns = "{" + ", ".join(f"{_sql(n)}: 'VARCHAR'" for n in layout.names) + "}"
+    return (
+        f"read_csv({_sql(str(path.resolve()))}, columns={columns}, auto_detect=false, "
+        f"header={str(layout.header).lower()}, delim={_sql(layout.delim)}, "
+        f"quote={_sql(layout.quote)}, escape={_sql(layout.quote)}, "
+        f"encoding={_sql(layout.encoding)}, strict_mode=true)"
+    )
+
+
+def _check_header(path: Path, layout: _Layout) -> None:
+    with path.open("rb") as fh:
+        first = fh.readline(1 << 16).decode(layout.encoding, errors="replace")
+    first = first.lstrip("\ufeff").rstrip("\r\n")
+    found = next(csv.reader([first]), []) if first else []
+    if tuple(found) != layout.names:
+        raise RawFormatError(
+            path, 1, f"the header {','.join(layout.names)!r}", repr(first) if first else "an empty file",
+            "Fix: check that raw_dir holds this MovieLens format (see recsys/data/readers.py)",
+        )
+
+
+def _check_rows(con: duckdb.DuckDBPyConnection, path: Path, layout: _Layout) -> None:
+    """Scans the file once so that malformed rows raise `RawFormatError` now."""
+    try:
+        con.execute(f"SELECT count(*) FROM {_read_csv(path, layout)}").fetchall()
+    except duckdb.Error as err:
+        raise _format_error(path, layout, str(err)) from None
+
+
+def _format_error(path: Path, layout: _Layout, message: str) -> RawFormatError:
+    line = re.search(r"Line: (\d+)", message)
+    original = re.search(r"Original Line: (.*)", message)
+    counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+    shown = f": {original.group(1)!r}" if original else ""
+    expected = f"{len(layout.names)} fields ({', '.join(layout.names)}) separated by {layout.delim!r}"
+    if counts:
+        found = f"{counts.group(2)} fields{shown}"
+    else:
+        reason = message.split("\n")[0].removeprefix("Invalid Input Error: ")
+        found = f"text DuckDB cannot parse ({reason}){shown}"
+    return RawFormatError(path, int(line.group(1)) if line else None,
+                          f"{expected} in {layout.encoding}", found)
+
+
+def _create_view(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    path: Path,
+    layout: _Layout,
+    select: str | None = None,
+    *,
+    validate: bool = True,
+) -> str:
+    """Creates `view` over one file with `file` and `line` columns; returns the view name."""
+    _require(path)
+    if con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0] is False:
+        raise ValueError("readers need preserve_insertion_order=true on the DuckDB connection "
+                         "to number lines; do not turn it off before register()")
+    if layout.header:
+        _check_header(path, layout)
+    if validate:
+        _check_rows(con, path, layout)
+    select = select or ", ".join(f'"{n}"' for n in layout.names)
+    first_line = 2 if layout.header else 1
+    con.execute(
+        f"CREATE OR REPLACE VIEW {view} AS SELECT {_sql(str(path))} AS file, "
+        f"CAST(row_number() OVER () + {first_line - 1} AS BIGINT) AS line, {select} "
+        f"FROM {_read_csv(path, layout)}"
+    )
+    return view
+
+
+class CsvReader:
+    """The CSV layout of ml-latest-small, ml-20m and ml-25m (and `recsys` synthetic sets).
+
+    Files: `ratings.csv` and `movies.csv` (required), `links.csv` and `tags.csv` (optional); UTF-8,
+    a header row, `"`-quoted fields (titles and tags may contain commas).
+
+    Args:
+        validate: Scan every file once in `register` so that malformed rows fail early.
+    """
+
+    FILES = {"raw_ratings": ("ratings.csv", RATINGS_COLUMNS, True),
+             "raw_movies": ("movies.csv", MOVIES_COLUMNS, True),
+             "raw_links": ("links.csv", LINKS_COLUMNS, False),
+             "raw_tags": ("tags.csv", TAGS_COLUMNS, False)}
+
+    def __init__(self, validate: bool = True) -> None:
+        self.validate = validate
+
+    def ratings_files(self, raw_dir: Path) -> list[Path]:
+        """Returns the files that hold ratings (`[raw_dir/ratings.csv]`)."""
+        return [Path(raw_dir) / "ratings.csv"]
+
+    def register(self, con: duckdb.DuckDBPyConnection, raw_dir: Path) -> list[str]:
+        """Creates `raw_ratings`, `raw_movies` and, where present, `raw_links` and `raw_tags`.
+
+        Args:
+            con: DuckDB connection that receives the views.
+            raw_dir: Folder with the CSV files, e.g. `data/raw/ml-25m`.
+
+        Returns:
+            Names of the views created.
+
+        Raises:
+            RawFormatError: If a required file is missing or a file has the wrong layout.
+        """
+        views = []
+        for view, (name, columns, required) in self.FILES.items():
+            path = Path(raw_dir) / name
+            if required or path.is_file():
+                layout = _Layout(columns, **_CSV)
+                views.append(_create_view(con, view, path, layout, validate=self.validate))
+        return views
+
+
+class DatReader:
+    """The `::`-separated, Latin-1, header-less layout of ml-1m.
+
+    Files: `ratings.dat` (`UserID::MovieID::Rating::Timestamp`) and `movies.dat`
+    (`MovieID::Title::Genres`, genres `|`-separated); `users.dat` is not read.
+
+    Args:
+        validate: Scan every file once in `register` so that malformed rows fail early.
+    """
+
+    def __init__(self, validate: bool = True) -> None:
+        self.validate = validate
+
+    def ratings_files(self, raw_dir: Path) -> list[Path]:
+        """Returns the files that hold ratings (`[raw_dir/ratings.dat]`)."""
+        return [Path(raw_dir) / "ratings.dat"]
+
+    def register(self, con: duckdb.DuckDBPyConnection, raw_dir: Path) -> list[str]:
+        """Creates `raw_ratings` and `raw_movies` (see `CsvReader.register`)."""
+        raw_dir = Path(raw_dir)
+        return [
+            _create_view(con, "raw_ratings", raw_dir / "ratings.dat",
+                         _Layout(RATINGS_COLUMNS, **_DAT), validate=self.validate),
+            _create_view(con, "raw_movies", raw_dir / "movies.dat",
+                         _Layout(MOVIES_COLUMNS, **_DAT), validate=self.validate),
+        ]
+
+
+class Ml100kReader:
+    """The layout of ml-100k: tab-separated ratings and a `|`-separated, Latin-1 `u.item`.
+
+    Ratings files (`u.data`, `u1.base`, `u1.test`, ...) are `user item rating timestamp`. `u.item`
+    holds 5 fields and 19 genre flags (`ML100K_GENRES` order); `raw_movies.genres` joins the
+    flagged genres with `|` (`(no genres listed)` when none is set, as in the CSV sets).
+
+    Args:
+        ratings_file: File in raw_dir that becomes `raw_ratings` (`u.data`, or e.g. `u1.base`).
+        validate: Scan every file once in `register` so that malformed rows fail early.
+    """
+
+    def __init__(self, ratings_file: str = "u.data", validate: bool = True) -> None:
+        self.ratings_file = ratings_file
+        self.validate = validate
+
+    def ratings_files(self, raw_dir: Path) -> list[Path]:
+        """Returns the files that hold ratings (`[raw_dir/<ratings_file>]`)."""
+        return [Path(raw_dir) / self.ratings_file]
+
+    def register(self, con: duckdb.DuckDBPyConnection, raw_dir: Path) -> list[str]:
+        """Creates `raw_ratings` (from `ratings_file`) and `raw_movies` (from `u.item`)."""
+        raw_dir = Path(raw_dir)
+        flags = ", ".join(f"CASE WHEN genre{i} = '1' THEN {_sql(g)} END"
+                          for i, g in enumerate(ML100K_GENRES))
+        select = (f"movieId, title, coalesce(nullif(concat_ws('|', {flags}), ''), "
+                  f"{_sql(NO_GENRES)}) AS genres")
+        item = _Layout(ML100K_ITEM_COLUMNS, "|", encoding="latin-1")
+        return [
+            self.register_file(con, raw_dir / self.ratings_file, "raw_ratings"),
+            _create_view(con, "raw_movies", raw_dir / "u.item", item, select,
+                         validate=self.validate),
+        ]
+
+    def register_file(self, con: duckdb.DuckDBPyConnection, path: Path, view_name: str) -> str:
+        """Creates a `raw_ratings`-shaped view over one `u.data`-format file.
+
+        Args:
+            con: DuckDB connection that receives the view.
+            path: A `u.data`-format file (`u.data`, `u1.base`, `ua.test`, ...).
+            view_name: Name of the view to create (replaced if it exists).
+
+        Returns:
+            `view_name`.
+
+        Raises:
+            RawFormatError: If the file is missing or a line does not have 4 tab-separated fields.
+        """
+        return _create_view(con, view_name, Path(path), _U_DATA, validate=self.validate)
+
+    def predefined_split_files(self, raw_dir: Path, name: str) -> tuple[Path, Path]:
+        """Returns `(base, test)` of a split shipped with ml-100k, e.g. `u1.base`, `u1.test`.
+
+        Args:
+            raw_dir: The ml-100k folder.
+            name: One of `ML100K_SPLITS` (`u1`..`u5`, `ua`, `ub`).
+
+        Raises:
+            ValueError: If `name` is not a shipped split.
+            RawFormatError: If one of the two files is missing.
+        """
+        if name not in ML100K_SPLITS:
+            raise ValueError(f"unknown ml-100k split {name!r}; choose one of {ML100K_SPLITS}")
+        raw_dir = Path(raw_dir)
+        return _require(raw_dir / f"{name}.base"), _require(raw_dir / f"{name}.test")

@@ -1,0 +1,309 @@
+"""Exact top-k retrieval over the whole catalog, for full-ranking evaluation.
+
+Tie rule (both backends, and the scorer path): higher score first, equal scores in ascending item
+index. Users get ``-1`` where fewer than ``k`` items are eligible.
+
+Embedding path: a backend (torch matmul or faiss ``IndexFlatIP``) proposes ``k + _EXTRA`` eligible
+candidates per user from float32 scores; the candidates are then re-scored in float64 by the same
+code for both backends and ordered by the tie rule. A row is accepted only when no item outside
+its candidates can reach the k-th float64 score, given a bound on the float32 rounding error;
+other rows (ties at the boundary, too few eligible candidates) are ranked again over the whole
+catalog in float64. Both backends therefore return identical results.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+_EXTRA = 8  # candidates beyond k; more means fewer whole-catalog re-rankings on ties
+_GPU_FAISS_MAX_K = 2048
+_NEG_INF = float("-inf")
+
+
+def csr_contains(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Vectorised membership test of (row, col) pairs in the stored entries of a CSR matrix.
+
+    Args:
+        matrix: sparse matrix of shape (R, C); every stored entry counts, whatever its value.
+        rows: int array of row indices, broadcastable with ``cols``.
+        cols: int array of column indices; negative values (padding) give False.
+
+    Returns:
+        Boolean array of the broadcast shape of ``rows`` and ``cols``.
+    """
+    m = matrix.tocsr()
+    if not m.has_sorted_indices:
+        m = m.sorted_indices()
+    rows, cols = np.broadcast_arrays(np.asarray(rows, np.int64), np.asarray(cols, np.int64))
+    if m.nnz == 0:
+        return np.zeros(rows.shape, dtype=bool)
+    n_cols = m.shape[1]
+    owner = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    keys = owner * n_cols + m.indices.astype(np.int64)  # sorted: rows ascend, columns ascend
+    query = rows * n_cols + cols
+    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    return (keys[pos] == query) & (cols >= 0) & (cols < n_cols)
+
+
+def _coo_of(sub: sp.csr_matrix, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(row, col) index tensors of the stored entries of a chunk's exclusion matrix."""
+    rows = np.repeat(np.arange(sub.shape[0], dtype=np.int64), np.diff(sub.indptr))
+    cols = sub.indices[sub.indptr[0] : sub.indptr[-1]].astype(np.int64)
+    return torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)
+
+
+def _mask_(scores: Tensor, sub: sp.csr_matrix | None) -> Tensor:
+    """Set excluded (row, item) scores of a (B, I) chunk to -inf, in place."""
+    if sub is not None and sub.nnz:
+        r, c = _coo_of(sub, scores.device)
+        scores[r, c] = _NEG_INF
+    return scores
+
+
+def _tie_sort(idx: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
+    """Order (B, C) candidates by descending score, then ascending item index."""
+    o = torch.argsort(idx, dim=1, stable=True)
+    idx, scores = idx.gather(1, o), scores.gather(1, o)
+    o = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    return idx.gather(1, o), scores.gather(1, o)
+
+
+def _full_sort(scores: Tensor, k: int) -> Tensor:
+    """Top-k of whole (B, I) masked score rows by the tie rule, padded with -1."""
+    vals, idx = torch.sort(scores, dim=1, descending=True, stable=True)
+    idx, vals = idx[:, :k], vals[:, :k]
+    idx = idx.masked_fill(vals == _NEG_INF, -1)
+    if idx.shape[1] < k:
+        idx = torch.nn.functional.pad(idx, (0, k - idx.shape[1]), value=-1)
+    return idx
+
+
+def _select(cand: Tensor, scores: Tensor, floor: Tensor, delta: Tensor | float, k: int):
+    """Rank (B, C) candidates and tell which rows are provably exact.
+
+    Args:
+        cand: candidate items (B, C), -1 for none.
+        scores: their exact scores (B, C), -inf for none or excluded.
+        floor: (B,) bound above every approximate score outside the candidates; -inf when the
+            candidates hold every eligible item.
+        delta: bound on |approximate - exact| score, scalar or (B,).
+        k: items to return.
+
+    Returns:
+        ``(topk (B, k) with -1 padding, ok (B,) bool)``.
+    """
+    idx, sc = _tie_sort(cand, scores)
+    if idx.shape[1] < k:
+        pad = k - idx.shape[1]
+        idx = torch.nn.functional.pad(idx, (0, pad), value=-1)
+        sc = torch.nn.functional.pad(sc, (0, pad), value=_NEG_INF)
+    idx, sc = idx[:, :k], sc[:, :k]
+    idx = idx.masked_fill(sc == _NEG_INF, -1)
+    floor = floor.to(sc.dtype)
+    ok = (floor == _NEG_INF) | (sc[:, k - 1] > floor + delta)
+    return idx, ok
+
+
+def _error_bound(dim: int, device: torch.device, faiss_gpu: bool = False) -> float:
+    """Relative float32 inner-product error: input rounding (TF32/bf16) plus accumulation."""
+    u_in = 0.0
+    precision = torch.get_float32_matmul_precision()
+    if precision == "medium":
+        u_in = 2.0**-8
+    elif precision == "high" or faiss_gpu or (
+        device.type == "cuda" and torch.backends.cuda.matmul.allow_tf32
+    ):
+        u_in = 2.0**-10
+    return 1.1 * (2 * u_in + dim * 2.0**-24) + 1e-12
+
+
+class _TorchSearch:
+    """Candidates from a masked float32 matmul and ``torch.topk``."""
+
+    def __init__(self, items: Tensor) -> None:
+        self.items = items
+        self.faiss_gpu = False
+
+    def __call__(self, u: Tensor, sub: sp.csr_matrix | None, c: int):
+        n_items = self.items.shape[0]
+        scores = _mask_(u @ self.items.T, sub)
+        vals, cand = torch.topk(scores, min(c, n_items), dim=1, sorted=False)
+        floor = vals.min(dim=1).values if c < n_items else torch.full_like(vals[:, 0], _NEG_INF)
+        cand = cand.masked_fill(vals == _NEG_INF, -1)
+        return cand, floor
+
+
+class _FaissSearch:
+    """Candidates from ``faiss.IndexFlatIP``, searched deep enough to survive exclusion."""
+
+    def __init__(self, items: Tensor) -> None:
+        import faiss
+
+        self.n_items, dim = items.shape
+        index = faiss.IndexFlatIP(dim)
+        index.add(np.ascontiguousarray(items.detach().cpu().numpy(), dtype=np.float32))
+        self.faiss_gpu = (
+            items.is_cuda and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+        )
+        self.max_k = self.n_items
+        if self.faiss_gpu:
+            self._res = faiss.StandardGpuResources()
+            index = faiss.index_cpu_to_gpu(self._res, items.device.index or 0, index)
+            self.max_k = min(self.n_items, _GPU_FAISS_MAX_K)
+        self.index = index
+
+    def __call__(self, u: Tensor, sub: sp.csr_matrix | None, c: int):
+        n_b = u.shape[0]
+        n_excl = int(np.diff(sub.indptr).max()) if sub is not None and sub.nnz else 0
+        depth = min(self.max_k, c + n_excl)
+        dist, lab = self.index.search(np.ascontiguousarray(u.detach().cpu().numpy()), depth)
+        elig = lab >= 0
+        if n_excl:
+            elig &= ~csr_contains(sub, np.arange(n_b)[:, None], lab)
+        pos = np.cumsum(elig, axis=1) - 1
+        keep = elig & (pos < c)
+        rr, cc = np.nonzero(keep)
+        cand = np.full((n_b, c), -1, dtype=np.int64)
+        approx = np.full((n_b, c), -np.inf, dtype=np.float32)
+        cand[rr, pos[rr, cc]] = lab[rr, cc]
+        approx[rr, pos[rr, cc]] = dist[rr, cc]
+        truncated = keep.sum(axis=1) == c
+        searched_all = depth >= self.n_items
+        floor = np.where(truncated, approx[:, -1], -np.inf if searched_all else dist[:, -1])
+        return torch.from_numpy(cand).to(u.device), torch.from_numpy(floor).to(u.device)
+
+
+def _chunks(exclude: sp.csr_matrix | None, n: int, chunk_size: int, by_count: bool):
+    """Yield (rows LongTensor-able ndarray, exclusion sub-matrix) per chunk of users."""
+    order = None
+    if by_count and exclude is not None:  # similar exclusion counts -> shallower faiss searches
+        order = np.argsort(np.diff(exclude.indptr), kind="stable")
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        if order is None:
+            rows = np.arange(start, stop)
+            sub = exclude[start:stop] if exclude is not None else None
+        else:
+            rows = np.sort(order[start:stop])
+            sub = exclude[rows]
+        yield rows, sub
+
+
+def _check(k: int, n_rows: int, n_items: int, exclude: sp.csr_matrix | None) -> None:
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    if exclude is not None and exclude.shape != (n_rows, n_items):
+        raise ValueError(f"exclude has shape {exclude.shape}, expected {(n_rows, n_items)}")
+
+
+@torch.no_grad()
+def topk_from_embeddings(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    backend: str = "torch",
+    chunk_size: int = 4096,
+) -> Tensor:
+    """Exact top-k items by inner product, excluded items removed, ties by item index.
+
+    Args:
+        user_emb: user embeddings of shape (U, D).
+        item_emb: item embeddings of shape (I, D), on the same device.
+        k: items per user.
+        exclude: optional CSR of shape (U, I); stored entries are never recommended.
+        backend: ``"torch"`` (matmul + topk on the tensors' device) or ``"faiss"``
+            (``IndexFlatIP``; a GPU index when faiss has GPU support and the tensors are on CUDA).
+        chunk_size: users scored at once; peak memory is about chunk_size x I x 4 bytes.
+
+    Returns:
+        LongTensor of shape (U, k) on ``user_emb.device``, -1 where fewer than k items are eligible.
+    """
+    n_users, n_items = user_emb.shape[0], item_emb.shape[0]
+    exclude = sp.csr_matrix(exclude) if exclude is not None else None
+    _check(k, n_users, n_items, exclude)
+    device = user_emb.device
+    out = torch.full((n_users, k), -1, dtype=torch.long, device=device)
+    if n_users == 0 or n_items == 0:
+        return out
+    items32 = item_emb.detach().float().contiguous()
+    items64 = items32.double()
+    search = {"torch": _TorchSearch, "faiss": _FaissSearch}.get(backend)
+    if search is None:
+        raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'faiss'")
+    search = search(items32)
+    rel = _error_bound(items32.shape[1], device, search.faiss_gpu)
+    vmax = items64.norm(dim=1).max()
+    for rows, sub in _chunks(exclude, n_users, chunk_size, by_count=backend == "faiss"):
+        rows_t = torch.from_numpy(rows).to(device)
+        u32 = user_emb[rows_t].detach().float()
+        u64 = u32.double()
+        cand, floor = search(u32, sub, k + _EXTRA)
+        exact = torch.einsum("bd,bcd->bc", u64, items64[cand.clamp(min=0)])
+        exact = exact.masked_fill(cand < 0, _NEG_INF)
+        delta = rel * u64.norm(dim=1) * vmax
+        top, ok = _select(cand, exact, floor, delta, k)
+        redo = torch.nonzero(~ok).flatten()
+        if redo.numel():  # boundary ties or too few candidates: whole catalog in float64
+            bad = redo.cpu().numpy()
+            full = _mask_(u64[redo] @ items64.T, sub[bad] if sub is not None else None)
+            top[redo] = _full_sort(full, k)
+        out[rows_t] = top
+    return out
+
+
+@torch.no_grad()
+def topk_from_scorer(
+    score_fn: Callable[[Tensor], Tensor],
+    users: Tensor,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    chunk_size: int = 4096,
+) -> Tensor:
+    """Exact top-k from a model that scores users against the whole catalog.
+
+    Args:
+        score_fn: ``score_fn(user_idx LongTensor (B,)) -> Tensor (B, I)``; -inf and NaN scores
+            mark items that must not be recommended. The returned tensor is not modified.
+        users: user indices of shape (N,).
+        k: items per user.
+        exclude: optional CSR of shape (n_users, I) indexed by user id (row ``users[j]``).
+        chunk_size: users scored at once.
+
+    Returns:
+        LongTensor of shape (N, k) on the device of the scores, -1 padded; ties by item index.
+    """
+    if k <= 0:
+        raise ValueError(f"k must be positive, got {k}")
+    users = torch.as_tensor(users, dtype=torch.long)
+    exclude = sp.csr_matrix(exclude) if exclude is not None else None
+    parts = []
+    for start in range(0, users.shape[0], chunk_size):
+        batch = users[start : start + chunk_size]
+        scores = score_fn(batch)
+        scores = scores.to(torch.float64 if scores.dtype == torch.float64 else torch.float32,
+                           copy=True)
+        scores.masked_fill_(torch.isnan(scores), _NEG_INF)
+        sub = exclude[batch.cpu().numpy()] if exclude is not None else None
+        if sub is not None and sub.shape[1] != scores.shape[1]:
+            raise ValueError(f"exclude has {sub.shape[1]} items, scores have {scores.shape[1]}")
+        _mask_(scores, sub)
+        n_items = scores.shape[1]
+        vals, cand = torch.topk(scores, min(k + _EXTRA, n_items), dim=1, sorted=False)
+        if k + _EXTRA < n_items:
+            floor = vals.min(dim=1).values
+        else:
+            floor = torch.full_like(vals[:, 0], _NEG_INF)
+        top, ok = _select(cand, vals, floor, 0.0, k)
+        redo = torch.nonzero(~ok).flatten()
+        if redo.numel():
+            top[redo] = _full_sort(scores[redo], k)
+        parts.append(top)
+    if not parts:
+        return torch.empty((0, k), dtype=torch.long)
+    return torch.cat(parts)

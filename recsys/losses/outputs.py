@@ -1,0 +1,81 @@
+"""What the training step hands to a loss, and the base class every loss derives from."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class TowerOutputs:
+    """Embeddings and indices of one training batch.
+
+    Attributes:
+        user: User embeddings (B, D).
+        pos_item: Embeddings of the positive (rated) items (B, D).
+        rating: Ratings (B,) or ``None``; needed by losses that regress ratings.
+        pos_item_idx: Item indices of the positives (B,).
+        neg_item: Embeddings of sampled negatives (B, N, D) or ``None``; filled when
+            ``loss.needs_negatives``.
+        neg_item_idx: Indices of the sampled negatives (B, N) or ``None``.
+        all_items: Embeddings of the whole catalog (I, D) or ``None``; filled when
+            ``loss.needs_all_items``.
+        similarity: The model's similarity module (``pairwise``/``matrix``/``batched``/``bound``).
+    """
+
+    user: torch.Tensor
+    pos_item: torch.Tensor
+    rating: torch.Tensor | None
+    pos_item_idx: torch.Tensor
+    neg_item: torch.Tensor | None = None
+    neg_item_idx: torch.Tensor | None = None
+    all_items: torch.Tensor | None = None
+    similarity: nn.Module | None = None
+
+    def float(self) -> TowerOutputs:
+        """Copy with every floating-point tensor cast to float32 (for bf16/fp16 training)."""
+        changes = {
+            f.name: getattr(self, f.name).float()
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor) and getattr(self, f.name).is_floating_point()
+        }
+        return dataclasses.replace(self, **changes)
+
+
+@contextlib.contextmanager
+def float32(out: TowerOutputs) -> Iterator[TowerOutputs]:
+    """Disable autocast and yield ``out`` in float32, so a loss is computed in full precision."""
+    with torch.autocast(device_type=out.user.device.type, enabled=False):
+        yield out.float()
+
+
+class TowerLoss(nn.Module):
+    """Base class of the two-tower losses.
+
+    Class attributes tell the training step what to put in :class:`TowerOutputs`:
+    ``needs_negatives`` (sample ``negative_sampler.sample(B, device)`` and embed them),
+    ``needs_all_items`` (embed the whole catalog), ``needs_rating`` (pass ratings).
+    """
+
+    needs_negatives: bool = False
+    needs_all_items: bool = False
+    needs_rating: bool = False
+    negative_sampler: nn.Module | None = None
+
+    def setup(self, item_counts: torch.Tensor) -> None:
+        """Give the loss (and its negative sampler) the training interaction count of each item.
+
+        Args:
+            item_counts: Tensor (I,) of training interactions per item.
+        """
+        if self.negative_sampler is not None:
+            self.negative_sampler.setup(item_counts)
+
+    def forward(self, out: TowerOutputs) -> torch.Tensor:  # pragma: no cover - abstract
+        """Return the scalar loss of a batch."""
+        raise NotImplementedError

@@ -1,0 +1,130 @@
+"""Softmax (retrieval) losses: in-batch, sampled and full-catalog.
+
+Logits are ``similarity / temperature``; with log-Q correction each candidate's logit is reduced
+by ``log q`` (the log probability that the candidate was drawn), which removes the popularity bias
+of the sampling (Yi et al., 2019, "Sampling-bias-corrected neural modeling"). Each loss exposes
+``logits(out) -> (B, C)`` (column 0 or the diagonal is the positive, masked entries are ``-inf``)
+so the correction and masks can be inspected; ``forward`` is the cross-entropy over them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recsys.losses.outputs import TowerLoss, TowerOutputs, float32
+
+
+class InBatchSoftmaxLoss(TowerLoss):
+    """Each user's positive against the other positives of the batch.
+
+    ``logits[i, j] = s(user_i, item_j) / temperature - log q(item_j)`` with
+    ``q = count / total`` (the probability that an item appears as an in-batch positive, set by
+    :meth:`setup`); off-diagonal copies of the row's own positive item are masked to ``-inf``;
+    labels are ``arange(B)``.
+
+    Args:
+        temperature: Divisor of the similarity.
+        logq_correction: Subtract ``log q`` of each in-batch item (requires :meth:`setup`).
+    """
+
+    def __init__(self, temperature: float = 0.05, logq_correction: bool = True) -> None:
+        super().__init__()
+        self.temperature = float(temperature)
+        self.logq_correction = bool(logq_correction)
+        self.register_buffer("item_log_q", torch.empty(0), persistent=False)
+
+    def setup(self, item_counts: torch.Tensor) -> None:
+        """Set ``log q = log(count / total)`` from training counts (I,) (zero counts act as 1)."""
+        counts = torch.as_tensor(item_counts).double().clamp_min(1.0)
+        self.item_log_q = (counts / counts.sum()).log().float().to(self.item_log_q.device)
+
+    def logits(self, out: TowerOutputs) -> torch.Tensor:
+        """Corrected and masked logits (B, B); the diagonal holds the positives."""
+        logits = out.similarity.matrix(out.user, out.pos_item) / self.temperature
+        idx = out.pos_item_idx
+        if self.logq_correction:
+            if self.item_log_q.numel() == 0:
+                raise RuntimeError("logq_correction=True: call setup(item_counts) first")
+            logits = logits - self.item_log_q.to(idx.device)[idx].unsqueeze(0)
+        same = idx.unsqueeze(0) == idx.unsqueeze(1)
+        same.fill_diagonal_(False)
+        return logits.masked_fill(same, float("-inf"))
+
+    def forward(self, out: TowerOutputs) -> torch.Tensor:
+        """Scalar cross-entropy (computed in float32)."""
+        with float32(out) as o:
+            logits = self.logits(o)
+            labels = torch.arange(logits.shape[0], device=logits.device)
+            return F.cross_entropy(logits, labels)
+
+
+class SampledSoftmaxLoss(TowerLoss):
+    """Each user's positive against N sampled negatives.
+
+    ``logits = [s(u, pos), s(u, neg_1..N)] / temperature - log q([pos, neg_1..N])`` with ``q`` the
+    sampler's draw probability (as in ``tf.nn.sampled_softmax_loss``, the positive is corrected
+    too); negatives equal to the positive are masked to ``-inf``; the label is column 0.
+
+    Args:
+        negative_sampler: Sampler (``conf/negatives``) with ``log_q``.
+        temperature: Divisor of the similarity.
+        logq_correction: Subtract the sampler's ``log q``.
+    """
+
+    needs_negatives = True
+
+    def __init__(
+        self, negative_sampler: nn.Module, temperature: float = 0.05, logq_correction: bool = True
+    ) -> None:
+        super().__init__()
+        self.negative_sampler = negative_sampler
+        self.temperature = float(temperature)
+        self.logq_correction = bool(logq_correction)
+
+    def logits(self, out: TowerOutputs) -> torch.Tensor:
+        """Corrected and masked logits (B, 1 + N); column 0 holds the positives."""
+        if out.neg_item is None or out.neg_item_idx is None:
+            raise ValueError("SampledSoftmaxLoss needs neg_item and neg_item_idx")
+        pos = out.similarity.pairwise(out.user, out.pos_item).unsqueeze(1)
+        neg = out.similarity.batched(out.user, out.neg_item)
+        logits = torch.cat([pos, neg], dim=1) / self.temperature
+        idx = torch.cat([out.pos_item_idx.unsqueeze(1), out.neg_item_idx], dim=1)
+        if self.logq_correction:
+            logits = logits - self.negative_sampler.log_q(idx).to(logits.dtype)
+        hit = out.neg_item_idx == out.pos_item_idx.unsqueeze(1)
+        mask = torch.cat([torch.zeros_like(hit[:, :1]), hit], dim=1)
+        return logits.masked_fill(mask, float("-inf"))
+
+    def forward(self, out: TowerOutputs) -> torch.Tensor:
+        """Scalar cross-entropy (computed in float32)."""
+        with float32(out) as o:
+            logits = self.logits(o)
+            labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+            return F.cross_entropy(logits, labels)
+
+
+class FullSoftmaxLoss(TowerLoss):
+    """Each user's positive against the whole catalog ``out.all_items`` (I, D).
+
+    Args:
+        temperature: Divisor of the similarity.
+    """
+
+    needs_all_items = True
+
+    def __init__(self, temperature: float = 0.05) -> None:
+        super().__init__()
+        self.temperature = float(temperature)
+
+    def logits(self, out: TowerOutputs) -> torch.Tensor:
+        """Logits (B, I) over the catalog."""
+        if out.all_items is None:
+            raise ValueError("FullSoftmaxLoss needs TowerOutputs.all_items")
+        return out.similarity.matrix(out.user, out.all_items) / self.temperature
+
+    def forward(self, out: TowerOutputs) -> torch.Tensor:
+        """Scalar cross-entropy with ``pos_item_idx`` as labels (computed in float32)."""
+        with float32(out) as o:
+            return F.cross_entropy(self.logits(o), o.pos_item_idx)

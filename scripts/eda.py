@@ -1,0 +1,47 @@
+"""Exploratory data analysis of a processed data set: PNG figures plus ``EDA.md``.
+
+Usage:
+    python scripts/eda.py --data ml_latest_small
+    python scripts/eda.py --processed-dir data/processed/ml-25m/<hash> --split temporal \
+        --output experiments/eda/ml-25m
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from recsys.data.eda import default_name, write_eda
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--processed-dir", type=Path, help="a processed folder (ratings.parquet, movies.parquet, ...)")
+    source.add_argument("--data", help="a data set name for recsys.data.prepare.prepare_dataset, e.g. ml_latest_small")
+    parser.add_argument("--split", default=None, help="splits/<name> used for cold-start counts")
+    parser.add_argument("--output", type=Path, default=None, help="output folder (default experiments/eda/<name>)")
+    parser.add_argument("--name", default="", help="data set name shown in EDA.md")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Runs the EDA and returns the path of the written ``EDA.md``."""
+    args = _parse(argv)
+    if args.data:
+        from recsys.data.prepare import prepare_dataset  # heavy: only when preparing a named set
+
+        processed_dir, name = Path(prepare_dataset(args.data).root), args.name or args.data
+    else:
+        processed_dir = args.processed_dir
+        name = args.name or default_name(processed_dir)
+    output = args.output or Path("experiments") / "eda" / name
+    start = time.perf_counter()
+    md = write_eda(processed_dir, output, split=args.split, dataset_name=name)
+    print(f"wrote {md} ({time.perf_counter() - start:.1f}s)")
+    return md
+
+
+if __name__ == "__main__":
+    main()
