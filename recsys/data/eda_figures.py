@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
 
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]  # DuckDB dayofweek: Sunday = 0
 _TS = "make_timestamp(timestamp::BIGINT * 1000000)"  # epoch seconds -> TIMESTAMP (UTC)
@@ -131,7 +132,7 @@ def user_activity(src: EdaSource, out_dir: Path) -> Path:
     ax_rank.set(xlabel="user rank", ylabel="ratings", title="User activity (log-log)")
     asc = counts[::-1]
     ax_cdf.step(asc, np.arange(1, len(asc) + 1) / len(asc), where="post", label="users")
-    ax_cdf.step(asc, np.cumsum(asc) / asc.sum(), where="post", label="ratings")
+    ax_cdf.step(asc, np.cumsum(asc) / asc.sum(), where="post", label="ratings (least active users first)")
     ax_cdf.axvline(np.median(asc), color="k", ls="--", lw=1, label=f"median {np.median(asc):.0f}")
     ax_cdf.set_xscale("log")
     ax_cdf.set(xlabel="ratings per user", ylabel="cumulative share", title="CDF of user activity")
@@ -182,6 +183,7 @@ def genre_frequency(src: EdaSource, out_dir: Path) -> Path:
     ax_m.set(xlabel="movies", title="Movies per genre")
     ax_r.barh(df.genre, df.n_ratings, color="tab:orange")
     ax_r.set(xlabel="ratings", title="Ratings per genre")
+    ax_r.xaxis.set_major_formatter(EngFormatter(sep=""))
     return _save(fig, out_dir, "genre_frequency")
 
 
@@ -240,10 +242,11 @@ def ratings_over_time(src: EdaSource, out_dir: Path) -> Path:
     ax = fig.subplots()
     ax.bar(df.month, df.n, width=25, color="tab:blue", label="ratings")
     ax.set(xlabel="month (UTC)", ylabel="ratings per month", title="Ratings over time")
+    ax.yaxis.set_major_formatter(EngFormatter(sep=""))
     twin = ax.twinx()
-    twin.plot(df.month, df["mean"], color="tab:red", lw=1, label="mean rating")
+    twin.plot(df.month, df["mean"], color="tab:red", lw=0.8, alpha=0.7, label="monthly mean rating")
     twin.set(ylabel="mean rating", ylim=(0.5, 5.0))
-    fig.legend(loc="upper right", bbox_to_anchor=(0.9, 0.88))
+    fig.legend(loc="upper left", bbox_to_anchor=(0.08, 0.88), framealpha=0.9)
     return _save(fig, out_dir, "ratings_over_time")
 
 
@@ -348,7 +351,7 @@ def data_quality(src: EdaSource, out_dir: Path) -> Path:
     """Table of the data-quality checks in ``validation.json``."""
     counts = validation_counts(src.processed_dir)
     rows = [[_cell(k), _cell(v)] for k, v in (counts or {}).items()]
-    fig = Figure(figsize=(7, 0.3 * len(rows) + 1.2))
+    fig = Figure(figsize=(7, 0.4 * len(rows) + 1.2))
     ax = fig.subplots()
     ax.set_axis_off()
     ax.set_title("Data quality (validation.json)")
@@ -356,6 +359,9 @@ def data_quality(src: EdaSource, out_dir: Path) -> Path:
         _note(ax, "validation.json not found" if counts is None else "validation.json has no checks")
         return _save(fig, out_dir, "data_quality")
     table = ax.table(cellText=rows, colLabels=["check", "count"], loc="center", cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(11)
+    table.scale(1, 1.5)
     table.auto_set_column_width([0, 1])
     return _save(fig, out_dir, "data_quality")
 

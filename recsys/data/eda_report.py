@@ -79,9 +79,11 @@ def key_numbers(src: EdaSource) -> dict[str, object]:
     return numbers
 
 
-def _fmt(value: object) -> str:
+def _fmt(key: str, value: object) -> str:
+    if isinstance(value, float) and ("share" in key or "density" in key):
+        return f"{value:.3%}"
     if isinstance(value, float):
-        return f"{value:.4%}" if value < 0.01 else f"{value:.4g}"
+        return f"{value:.4g}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return figs._cell(value, width=60)
@@ -89,7 +91,7 @@ def _fmt(value: object) -> str:
 
 def _table(rows: dict[str, object], header: tuple[str, str]) -> list[str]:
     lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in rows.items()]
+    lines += [f"| {k} | {_fmt(k, v)} |" for k, v in rows.items()]
     return lines
 
 

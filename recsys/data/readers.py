@@ -54,10 +54,13 @@ class RawFormatError(ValueError):
         found: What it found instead.
     """
 
-    def __init__(self, path: Path, line: int | None, expected: str, found: str, fix: str = "") -> None:
+    def __init__(
+        self, path: Path, line: int | None, expected: str, found: str, fix: str = ""
+    ) -> None:
         self.path, self.line, self.expected, self.found = Path(path), line, expected, found
         where = f"{path}" if line is None else f"{path}, line {line}"
-        super().__init__(f"{where}: expected {expected}, found {found}" + (f". {fix}" if fix else ""))
+        message = f"{where}: expected {expected}, found {found}"
+        super().__init__(f"{message}. {fix}" if fix else message)
 
 
 @dataclass(frozen=True)
@@ -107,15 +110,17 @@ def _check_header(path: Path, layout: _Layout) -> None:
     found = next(csv.reader([first]), []) if first else []
     if tuple(found) != layout.names:
         raise RawFormatError(
-            path, 1, f"the header {','.join(layout.names)!r}", repr(first) if first else "an empty file",
+            path, 1, f"the header {','.join(layout.names)!r}",
+            repr(first) if first else "an empty file",
             "Fix: check that raw_dir holds this MovieLens format (see recsys/data/readers.py)",
         )
 
 
 def _check_rows(con: duckdb.DuckDBPyConnection, path: Path, layout: _Layout) -> None:
     """Scans the file once so that malformed rows raise `RawFormatError` now."""
+    counts = ", ".join(f'count("{n}")' for n in layout.names)  # decodes every field
     try:
-        con.execute(f"SELECT count(*) FROM {_read_csv(path, layout)}").fetchall()
+        con.execute(f"SELECT {counts} FROM {_read_csv(path, layout)}").fetchall()
     except duckdb.Error as err:
         raise _format_error(path, layout, str(err)) from None
 
@@ -125,11 +130,14 @@ def _format_error(path: Path, layout: _Layout, message: str) -> RawFormatError:
     original = re.search(r"Original Line: (.*)", message)
     counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
     shown = f": {original.group(1)!r}" if original else ""
-    expected = f"{len(layout.names)} fields ({', '.join(layout.names)}) separated by {layout.delim!r}"
+    names = ", ".join(layout.names)
+    expected = f"{len(layout.names)} fields ({names}) separated by {layout.delim!r}"
     if counts:
         found = f"{counts.group(2)} fields{shown}"
     else:
-        reason = message.split("\n")[0].removeprefix("Invalid Input Error: ")
+        lines = [x.strip() for x in message.splitlines()]
+        details = [x for x in lines[1:] if x and not x.startswith("Original Line")]
+        reason = (details or lines)[0].removeprefix("Invalid Input Error: ")
         found = f"text DuckDB cannot parse ({reason}){shown}"
     return RawFormatError(path, int(line.group(1)) if line else None,
                           f"{expected} in {layout.encoding}", found)

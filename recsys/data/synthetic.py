@@ -7,7 +7,7 @@ ARCHITECTURE.md, "Data on disk"), so every reader and processing step runs on it
 Generative model (standardised score units, then mapped onto the half-star grid):
 
 - user activity: log-normal, at least ``min_ratings_per_user``, total exactly ``n_ratings``;
-- item popularity: Zipf-like ``(rank + offset) ** -popularity_exponent``;
+- item popularity: Zipf-like ``(rank + offset * n_items) ** -popularity_exponent``;
 - which items a user rates: weighted sampling without replacement, weight
   ``popularity * exp(taste_temperature * p_u . q_i)`` (``synthetic_sampling``), where item vectors
   ``q_i`` share a per-genre component, so users have genre tastes;
@@ -70,8 +70,8 @@ class SyntheticConfig:
     max_user_fraction: float = 0.55  # cap on one user's ratings as a share of the catalogue
     span_sigma: float = 2.5  # log-normal sigma of a user's active period
     # item popularity and catalogue
-    popularity_exponent: float = 1.0
-    popularity_offset: float = 2.0
+    popularity_exponent: float = 2.0  # weight (rank + offset) ** -exponent
+    popularity_offset: float = 0.005  # as a fraction of n_items, flattens the head
     release_age_scale: float = 20.0  # mean age (years) of a movie at end_timestamp
     min_release_year: int = 1902
     genre_count_probs: tuple[float, float, float] = (0.45, 0.35, 0.20)  # 1, 2 or 3 genres

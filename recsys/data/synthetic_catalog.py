@@ -137,7 +137,7 @@ def build_catalog(cfg: SyntheticConfig, rng: np.random.Generator) -> Catalog:
 
     # Zipf-like popularity over a random rank order.
     rank = rng.permutation(n).astype(np.float64)
-    log_pop = -cfg.popularity_exponent * np.log(rank + cfg.popularity_offset)
+    log_pop = -cfg.popularity_exponent * np.log(rank + max(1.0, cfg.popularity_offset * n))
     log_pop -= log_pop.max()
     z_pop = (log_pop - log_pop.mean()) / (log_pop.std() + 1e-12)
     rho = cfg.bias_popularity_corr

@@ -6,6 +6,11 @@ import torch
 from torch import nn
 
 
+def _chunks(idx: torch.Tensor, chunk_size: int) -> tuple[torch.Tensor, ...]:
+    """Split (N,) into balanced chunks of at most ``chunk_size`` (no size-1 tail for BatchNorm)."""
+    return torch.tensor_split(idx, max(1, -(-idx.numel() // chunk_size)))
+
+
 def _device(module: nn.Module) -> torch.device:
     for t in module.parameters():
         return t.device
@@ -92,7 +97,7 @@ class TwoTower(nn.Module):
         """
         if item_idx is None:
             item_idx = torch.arange(self.num_items, device=_device(self.item_tower))
-        return torch.cat([self.item_tower(c) for c in item_idx.split(chunk_size)])
+        return torch.cat([self.item_tower(c) for c in _chunks(item_idx, chunk_size)])
 
     @torch.no_grad()
     def retrieval_vectors(
@@ -115,7 +120,7 @@ class TwoTower(nn.Module):
         """
         if user_idx is None:
             user_idx = torch.arange(self.num_users, device=_device(self.user_tower))
-        users = torch.cat([self.user_embeddings(c) for c in user_idx.split(chunk_size)])
+        users = torch.cat([self.user_embeddings(c) for c in _chunks(user_idx, chunk_size)])
         items = self.item_embeddings(item_idx, chunk_size)
         return self.similarity.prepare(users), self.similarity.prepare(items)
 

@@ -208,8 +208,8 @@ def test_existing_good_file_is_not_downloaded(server: FakeServer, tmp_path: Path
 
 
 def _serve_latest_small(server: FakeServer, with_md5: bool) -> None:
-    data = _make_zip(server.root / "ml-latest-small.zip",
-                     {"ml-latest-small/ratings.csv": b"userId,movieId,rating,timestamp\n1,1,4.0,9\n"})
+    ratings = b"userId,movieId,rating,timestamp\n1,1,4.0,9\n"
+    data = _make_zip(server.root / "ml-latest-small.zip", {"ml-latest-small/ratings.csv": ratings})
     if with_md5:
         (server.root / "ml-latest-small.zip.md5").write_text(
             f"MD5 (ml-latest-small.zip) = {_md5(data)}\n")

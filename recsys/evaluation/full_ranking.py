@@ -1,0 +1,111 @@
+"""A full-ranking evaluation task: which users, which items to skip, which are relevant.
+
+Built once from a split (``val`` against ``train``, or ``test`` against ``train`` + ``val``); the
+LightningModule asks it for the metrics of a chunk of users, so validation is chunked, sharded
+across DDP ranks, and reduced exactly (each metric is a mean over users, reduced with user counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recsys.evaluation.metrics import ranking_metrics
+from recsys.evaluation.topk import topk_from_embeddings
+
+
+def restrict_columns(matrix: sp.csr_matrix, catalog: np.ndarray) -> sp.csr_matrix:
+    """Keep only the catalogue's columns, renumbered 0..len(catalog)-1 in catalogue order."""
+    return matrix.tocsc()[:, catalog].tocsr()
+
+
+@dataclass
+class FullRankingTask:
+    """Users to evaluate with their excluded and relevant items, in catalogue coordinates.
+
+    Attributes:
+        catalog: item indices ranked (those with training interactions), shape (C,).
+        exclude: csr (n_users, C) of items never recommended to the user (train, and val for test).
+        relevant: csr (n_users, C) of relevant held-out items.
+        users: users with at least one relevant item, LongTensor (U_eval,).
+        ks: cut-offs.
+        n_users_skipped: users with held-out ratings but no relevant catalogue item.
+    """
+
+    catalog: np.ndarray
+    exclude: sp.csr_matrix
+    relevant: sp.csr_matrix
+    users: torch.Tensor
+    ks: tuple[int, ...]
+    n_users_skipped: int = 0
+    backend: str = "torch"
+
+    @classmethod
+    def build(
+        cls,
+        n_users: int,
+        n_items: int,
+        catalog: np.ndarray,
+        exclude_parts: list[tuple[np.ndarray, np.ndarray]],
+        held_out: tuple[np.ndarray, np.ndarray, np.ndarray],
+        relevance_threshold: float | None,
+        ks: tuple[int, ...] = (5, 10, 20),
+        backend: str = "torch",
+    ) -> FullRankingTask:
+        """Build the task from index arrays.
+
+        Args:
+            exclude_parts: (user_idx, item_idx) arrays of the splits to exclude.
+            held_out: (user_idx, item_idx, rating) of the split to evaluate.
+            relevance_threshold: ratings at or above it are relevant; None = every held-out item.
+        """
+        def csr(users: np.ndarray, items: np.ndarray) -> sp.csr_matrix:
+            data = np.ones(len(users), dtype=np.float32)
+            matrix = sp.csr_matrix((data, (users, items)), shape=(n_users, n_items))
+            matrix.sum_duplicates()
+            matrix.data[:] = 1.0
+            return matrix
+
+        exclude = restrict_columns(
+            csr(np.concatenate([u for u, _ in exclude_parts]), np.concatenate([i for _, i in exclude_parts])), catalog
+        )
+        users, items, ratings = held_out
+        keep = np.ones(len(users), dtype=bool) if relevance_threshold is None else ratings >= relevance_threshold
+        relevant = restrict_columns(csr(users[keep], items[keep]), catalog)
+        counts = np.diff(relevant.indptr)
+        evaluated = np.flatnonzero(counts > 0)
+        with_held_out = np.unique(users)
+        return cls(
+            catalog=catalog,
+            exclude=exclude,
+            relevant=relevant,
+            users=torch.from_numpy(evaluated.astype(np.int64)),
+            ks=tuple(ks),
+            n_users_skipped=int(len(with_held_out) - len(evaluated)),
+            backend=backend,
+        )
+
+    def chunk_metrics(
+        self, user_idx: torch.Tensor, user_vectors: torch.Tensor, catalog_vectors: torch.Tensor
+    ) -> tuple[dict[str, float], int]:
+        """Mean metrics of one chunk of users and how many users they average over.
+
+        Args:
+            user_idx: LongTensor (B,) of users from ``self.users``.
+            user_vectors: (B, D) retrieval vectors of those users.
+            catalog_vectors: (C, D) retrieval vectors of the catalogue items.
+        """
+        rows = user_idx.cpu().numpy()
+        topk = topk_from_embeddings(
+            user_vectors, catalog_vectors, max(self.ks), exclude=self.exclude[rows], backend=self.backend
+        )
+        report = ranking_metrics(topk, self.relevant[rows], ks=self.ks, n_catalog=len(self.catalog))
+        metrics = {
+            name: float(value)
+            for name, value in report.overall.items()
+            if any(name.startswith(m) for m in ("recall@", "precision@", "ndcg@", "hit_rate@", "map@"))
+        }
+        return metrics, int(report.overall.get("n_users", len(rows)))

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from recsys.data.prepare import MovieLensData
+from recsys.data.readers import CsvReader
+from recsys.data.splits import RandomPerUserSplit, TemporalPerUserSplit
+
+
+def _data(raw: Path, root: Path, split: str = "random") -> MovieLensData:
+    return MovieLensData(
+        name="tiny",
+        raw_dir=raw,
+        reader=CsvReader(),
+        splits={"random": RandomPerUserSplit(), "temporal_user": TemporalPerUserSplit()},
+        split=split,
+        processed_root=root,
+        download_hint="Download it with scripts/download_movielens.py",
+    )
+
+
+def test_prepare_caches_by_inputs_and_config(small_raw: Path, tmp_path: Path) -> None:
+    first = _data(small_raw, tmp_path / "p").prepare()
+    stamp = (first.root / "ratings.parquet").stat().st_mtime_ns
+    again = _data(small_raw, tmp_path / "p").prepare()
+    assert again == first
+    assert (again.root / "ratings.parquet").stat().st_mtime_ns == stamp
+    assert "random-" in first.split_dir.name
+    assert first.statistics["splits"][first.split_dir.name]["train"]["n_ratings"] > 0
+    other = _data(small_raw, tmp_path / "p", "temporal_user").prepare()
+    assert other.root == first.root and other.split_dir != first.split_dir
+    ratings = small_raw / "ratings.csv"
+    ratings.write_text(ratings.read_text() + "1,40,5.0,1600000000\n")
+    os.utime(ratings, ns=(1, 1))
+    changed = _data(small_raw, tmp_path / "p").prepare()
+    assert changed.root != first.root
+
+
+def test_unknown_split_lists_the_choices(small_raw: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="choose one of"):
+        _data(small_raw, tmp_path, "nope")
+
+
+def test_missing_raw_folder_says_how_to_download(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="download_movielens"):
+        _data(tmp_path / "absent", tmp_path).prepare()
+
+
+def test_bundled_set_statistics(bundled_dataset) -> None:
+    stats = bundled_dataset.statistics
+    assert stats["n_users"] == 610 and stats["n_movies"] == 9724 and stats["n_ratings"] == 100836
+    split = bundled_dataset.split_statistics
+    assert split["train"]["n_ratings"] + split["val"]["n_ratings"] + split["test"]["n_ratings"] == 100836
