@@ -123,19 +123,45 @@ def _error_bound(dim: int, device: torch.device, faiss_gpu: bool = False) -> flo
 
 
 class _TorchSearch:
-    """Candidates from a masked float32 matmul and ``torch.topk``."""
+    """Candidates from a masked float32 matmul and a two-level (block max, then item) topk.
+
+    The score buffer is allocated once and reused: fresh chunk-sized tensors cost page faults
+    comparable to the matmul itself on CPU. Items are padded to whole blocks of ``_BLOCK``.
+    """
+
+    _BLOCK = 64
 
     def __init__(self, items: Tensor) -> None:
-        self.items = items
+        self.n_items, dim = items.shape
+        self.n_pad = -(-self.n_items // self._BLOCK) * self._BLOCK
+        pad = items.new_zeros(self.n_pad - self.n_items, dim)
+        self.items = torch.cat([items, pad])
+        self.buf: Tensor | None = None
         self.faiss_gpu = False
 
     def __call__(self, u: Tensor, sub: sp.csr_matrix | None, c: int):
-        n_items = self.items.shape[0]
-        scores = _mask_(u @ self.items.T, sub)
-        vals, cand = torch.topk(scores, min(c, n_items), dim=1, sorted=False)
-        floor = vals.min(dim=1).values if c < n_items else torch.full_like(vals[:, 0], _NEG_INF)
-        cand = cand.masked_fill(vals == _NEG_INF, -1)
-        return cand, floor
+        n_b, n = u.shape[0], self.n_items
+        if self.buf is None or self.buf.shape[0] < n_b:
+            self.buf = torch.empty(n_b, self.n_pad, dtype=torch.float32, device=u.device)
+        scores = torch.mm(u, self.items.T, out=self.buf[:n_b])
+        scores[:, n:] = _NEG_INF
+        _mask_(scores, sub)
+        n_blocks = self.n_pad // self._BLOCK
+        if c >= n:
+            vals, cand = scores[:, :n], torch.arange(n, device=u.device).expand(n_b, n)
+            floor = torch.full_like(vals[:, 0], _NEG_INF)
+        elif n_blocks <= 2 * c:
+            vals, cand = torch.topk(scores[:, :n], c, dim=1, sorted=False)
+            floor = vals.min(dim=1).values
+        else:  # the top c items lie in the c blocks with the highest maxima
+            blocks = scores.view(n_b, n_blocks, self._BLOCK)
+            bmax, bidx = torch.topk(blocks.amax(dim=2), c, dim=1, sorted=False)
+            picked = blocks.gather(1, bidx[:, :, None].expand(n_b, c, self._BLOCK))
+            vals, pos = torch.topk(picked.reshape(n_b, c * self._BLOCK), c, dim=1, sorted=False)
+            cand = bidx.gather(1, pos // self._BLOCK) * self._BLOCK + pos % self._BLOCK
+            # items outside the picked blocks score at most the lowest picked block maximum
+            floor = torch.maximum(vals.min(dim=1).values, bmax.min(dim=1).values)
+        return cand.masked_fill(vals == _NEG_INF, -1), floor
 
 
 class _FaissSearch:

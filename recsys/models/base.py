@@ -126,7 +126,9 @@ class FittedBaseline(ABC):
         """
         users = self._check_users(user_idx)
         scores = np.asarray(self._score(users), dtype=np.float32)
-        return torch.from_numpy(np.ascontiguousarray(scores))
+        if not (scores.flags.c_contiguous and scores.flags.writeable and scores.flags.owndata):
+            scores = np.array(scores, dtype=np.float32, order="C")  # never alias model state
+        return torch.from_numpy(scores)
 
     # -- helpers ----------------------------------------------------------------------------
     @property

@@ -133,12 +133,12 @@ class ALSRecommender(FittedBaseline):
     def user_vectors(self) -> torch.Tensor:
         """User factors, float32 tensor of shape (n_users, factors)."""
         self._require_fitted()
-        return torch.from_numpy(self.user_factors)
+        return torch.from_numpy(self.user_factors.copy())
 
     def item_vectors(self) -> torch.Tensor:
         """Item factors, float32 tensor of shape (n_items, factors)."""
         self._require_fitted()
-        return torch.from_numpy(self.item_factors)
+        return torch.from_numpy(self.item_factors.copy())
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.user_factors[users] @ self.item_factors.T

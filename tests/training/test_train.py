@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from recsys.training.build import ConfigError, check_accelerator, fill_missing
+from recsys.training.run import train
+from tests.compose import compose_train
+
+
+def test_default_two_tower_writes_a_complete_run_directory(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
+    cfg = compose_train(tmp_path, processed_root)
+    metrics, objects = train(cfg)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    for split in ("val", "test"):
+        for key in ("recall@10", "ndcg@10", "precision@10", "map@10", "hit_rate@10", "coverage@10"):
+            assert 0.0 <= saved[split][key] <= 1.0
+    assert saved["test"]["ndcg@10"] > 0.0
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+    assert Path(saved["best_checkpoint"]).exists()
+    assert (tmp_path / "config.yaml").exists()
+    data = objects["data"]
+    users = np.load(tmp_path / "user_embeddings.npy")
+    items = np.load(tmp_path / "item_embeddings.npy")
+    assert users.shape == (data.n_users, 128) and items.shape == (data.n_items, 128)
+    np.testing.assert_allclose(np.linalg.norm(items, axis=1), 1.0, rtol=1e-4)  # cosine: normalised
+    meta = pd.read_parquet(tmp_path / "items.parquet")
+    assert list(meta.columns[:5]) == ["item_idx", "movieId", "title", "genres", "year"]
+    assert len(meta) == data.n_items
+
+
+def test_seeded_cpu_runs_are_deterministic(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
+    overrides = ["callbacks=none", "export_embeddings=false", "loss=bpr"]
+    first, _ = train(compose_train(tmp_path / "a", processed_root, overrides))
+    second, _ = train(compose_train(tmp_path / "b", processed_root, overrides))
+    assert first["test"] == second["test"]
+
+
+def test_gpu_trainer_without_gpu_is_a_clear_error(tmp_path: Path, processed_root: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    cfg = compose_train(tmp_path, processed_root, ["trainer=gpu"])
+    with pytest.raises(ConfigError, match="trainer=cpu"):
+        check_accelerator(cfg.trainer)
+
+
+def test_tower_needing_missing_features_is_a_clear_error(tmp_path: Path, processed_root: Path) -> None:
+    cfg = compose_train(tmp_path, processed_root, ["user_tower=id_features"])
+    with pytest.raises(ConfigError, match="user_tower=id"):
+        fill_missing(cfg.user_tower, {"num_embeddings": 3, "features": torch.zeros(3, 0)}, "user_tower")
+
+
+def test_unknown_group_option_names_the_choices(tmp_path: Path, processed_root: Path) -> None:
+    from hydra.errors import MissingConfigException
+
+    with pytest.raises(MissingConfigException, match="Available options"):
+        compose_train(tmp_path, processed_root, ["loss=nope"])
+
+
+def test_empty_test_split_is_a_clear_error(tmp_path: Path, processed_root: Path) -> None:
+    cfg = compose_train(tmp_path, processed_root, ["data.splits.random.test_fraction=0.0"])
+    with pytest.raises(ValueError, match="empty"):
+        train(cfg)
