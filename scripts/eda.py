@@ -12,7 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
-from recsys.data.eda import default_name, write_eda
+from recsys.data.eda import default_name
+from recsys.data.eda_report import write_eda
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -20,7 +21,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--processed-dir", type=Path, help="a processed folder (ratings.parquet, movies.parquet, ...)")
     source.add_argument("--data", help="a data set name for recsys.data.prepare.prepare_dataset, e.g. ml_latest_small")
-    parser.add_argument("--split", default=None, help="splits/<name> used for cold-start counts")
+    parser.add_argument(
+        "--split", default=None, help="splits/<name> for cold-start counts (with --data: the configured split)"
+    )
     parser.add_argument("--output", type=Path, default=None, help="output folder (default experiments/eda/<name>)")
     parser.add_argument("--name", default="", help="data set name shown in EDA.md")
     return parser.parse_args(argv)
@@ -32,13 +35,15 @@ def main(argv: list[str] | None = None) -> Path:
     if args.data:
         from recsys.data.prepare import prepare_dataset  # heavy: only when preparing a named set
 
-        processed_dir, name = Path(prepare_dataset(args.data).root), args.name or args.data
+        dataset = prepare_dataset(args.data)
+        processed_dir, name = Path(dataset.root), args.name or args.data
+        split = args.split or dataset.split_dir.name  # splits/<name> of the configured split
     else:
         processed_dir = args.processed_dir
-        name = args.name or default_name(processed_dir)
+        name, split = args.name or default_name(processed_dir), args.split
     output = args.output or Path("experiments") / "eda" / name
     start = time.perf_counter()
-    md = write_eda(processed_dir, output, split=args.split, dataset_name=name)
+    md = write_eda(processed_dir, output, split=split, dataset_name=name)
     print(f"wrote {md} ({time.perf_counter() - start:.1f}s)")
     return md
 

@@ -1,77 +1,34 @@
-"""Exploratory figures for a processed MovieLens-schema folder.
+"""Exploratory figures for a processed MovieLens-schema folder (aggregates from :mod:`recsys.data.eda`).
 
-Every aggregate is computed by DuckDB over the Parquet files, so only small results (histograms,
-per-genre tables, per-user counts) reach pandas; this keeps ml-25m to seconds. Figures are drawn
-with the object-oriented ``matplotlib.figure.Figure`` API (no pyplot state, no display needed).
+Figures are drawn with the object-oriented ``matplotlib.figure.Figure`` API (no pyplot state, no
+display needed, so any backend works).
 
 Each figure function has the shape ``fn(src: EdaSource, out_dir: Path) -> Path`` and writes one PNG.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import duckdb
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
+from recsys.data.eda import (
+    EdaSource,
+    cold_start_counts,
+    counts_per,
+    genre_stats,
+    short_text,
+    top_share,
+    validation_counts,
+)
+
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]  # DuckDB dayofweek: Sunday = 0
-_TS = "make_timestamp(timestamp::BIGINT * 1000000)"  # epoch seconds -> TIMESTAMP (UTC)
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-@dataclass
-class EdaSource:
-    """A DuckDB connection with views over one processed folder.
-
-    Views: ``ratings``, ``movies`` and, when ``split`` is given, ``train``, ``val``, ``test``
-    (``val`` only where the file exists).
-    """
-
-    con: duckdb.DuckDBPyConnection
-    processed_dir: Path
-    split: str | None = None
-
-    def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """Runs ``sql`` and returns its (small) result as a DataFrame."""
-        return self.con.execute(sql, params or []).df()
-
-    def scalar(self, sql: str) -> float | int | None:
-        """Runs ``sql`` and returns the first column of its first row."""
-        return self.con.execute(sql).fetchone()[0]
-
-
-def open_source(processed_dir: Path, split: str | None = None) -> EdaSource:
-    """Opens ``processed_dir`` (``ratings.parquet``, ``movies.parquet``, ``splits/<split>/``).
-
-    Raises:
-        FileNotFoundError: when a required Parquet file or the named split is missing.
-    """
-    processed_dir = Path(processed_dir)
-    con = duckdb.connect()
-    views = {"ratings": processed_dir / "ratings.parquet", "movies": processed_dir / "movies.parquet"}
-    if split is not None:
-        split_dir = processed_dir / "splits" / split
-        if not split_dir.is_dir():
-            raise FileNotFoundError(f"split {split!r} not found under {processed_dir / 'splits'}")
-        views.update({p: split_dir / f"{p}.parquet" for p in ("train", "val", "test")})
-        if not views["val"].exists():
-            del views["val"]
-    for view, path in views.items():
-        if not path.exists():
-            raise FileNotFoundError(path)
-        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{_sql_path(path)}')")
-    return EdaSource(con=con, processed_dir=processed_dir, split=split)
 
 
 def _save(fig: Figure, out_dir: Path, name: str) -> Path:
@@ -99,9 +56,8 @@ def rating_histogram(src: EdaSource, out_dir: Path) -> Path:
 
 def user_generosity(src: EdaSource, out_dir: Path) -> Path:
     """Histogram (0.1-star bins) of each user's mean rating."""
-    per_user = "(SELECT avg(rating) AS m FROM ratings GROUP BY user_idx)"
-    df = src.df(f"SELECT floor(m * 10) / 10 AS bin, count(*) AS n FROM {per_user} GROUP BY bin ORDER BY bin")
-    median = src.scalar(f"SELECT median(m) FROM {per_user}")
+    df = src.df("SELECT floor(mean * 10) / 10 AS bin, count(*) AS n FROM user_stats GROUP BY bin ORDER BY bin")
+    median = src.scalar("SELECT median(mean) FROM user_stats")
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     ax.bar(df.bin + 0.05, df.n, width=0.1, color="tab:orange", edgecolor="white")
@@ -111,16 +67,9 @@ def user_generosity(src: EdaSource, out_dir: Path) -> Path:
     return _save(fig, out_dir, "user_generosity")
 
 
-def counts_per(src: EdaSource, key: str, table: str = "ratings") -> np.ndarray:
-    """Ratings per ``key`` (``user_idx`` or ``item_idx``) in ``table``, sorted descending."""
-    sql = f"SELECT count(*) AS n FROM {table} GROUP BY {key} ORDER BY n DESC"
-    return src.con.execute(sql).fetchnumpy()["n"].astype(np.int64)
-
-
-def top_share(counts: np.ndarray, fraction: float) -> float:
-    """Share of all ratings held by the top ``fraction`` of keys (``counts`` sorted descending)."""
-    k = max(1, math.ceil(fraction * len(counts)))
-    return float(counts[:k].sum() / counts.sum())
+def _log_spaced(n: int, points: int = 2000) -> np.ndarray:
+    """At most ``points`` distinct 0-based ranks below ``n``, log-spaced (keeps log plots light)."""
+    return np.unique(np.geomspace(1, max(n, 1), num=min(n, points)).astype(np.int64) - 1)
 
 
 def user_activity(src: EdaSource, out_dir: Path) -> Path:
@@ -128,11 +77,13 @@ def user_activity(src: EdaSource, out_dir: Path) -> Path:
     counts = counts_per(src, "user_idx")
     fig = Figure(figsize=(11, 4))
     ax_rank, ax_cdf = fig.subplots(1, 2)
-    ax_rank.loglog(np.arange(1, len(counts) + 1), counts, marker=".", ls="none", ms=3)
+    shown = _log_spaced(len(counts))
+    ax_rank.loglog(shown + 1, counts[shown], marker=".", ls="none", ms=3)
     ax_rank.set(xlabel="user rank", ylabel="ratings", title="User activity (log-log)")
     asc = counts[::-1]
-    ax_cdf.step(asc, np.arange(1, len(asc) + 1) / len(asc), where="post", label="users")
-    ax_cdf.step(asc, np.cumsum(asc) / asc.sum(), where="post", label="ratings (least active users first)")
+    shown = np.unique(np.searchsorted(asc, asc, side="right") - 1)  # last user at each count
+    ax_cdf.step(asc[shown], (shown + 1) / len(asc), where="post", label="users")
+    ax_cdf.step(asc[shown], np.cumsum(asc)[shown] / asc.sum(), where="post", label="ratings (least active users first)")
     ax_cdf.axvline(np.median(asc), color="k", ls="--", lw=1, label=f"median {np.median(asc):.0f}")
     ax_cdf.set_xscale("log")
     ax_cdf.set(xlabel="ratings per user", ylabel="cumulative share", title="CDF of user activity")
@@ -154,21 +105,6 @@ def item_long_tail(src: EdaSource, out_dir: Path) -> Path:
     ax.set(xlabel="item rank", ylabel="ratings", title="Item popularity long tail")
     ax.legend()
     return _save(fig, out_dir, "item_long_tail")
-
-
-def genre_stats(src: EdaSource) -> pd.DataFrame:
-    """Per genre: ``n_movies`` (catalog), ``n_ratings`` and ``mean_rating``, most movies first."""
-    return src.df(
-        """
-        WITH per_item AS (SELECT item_idx, count(*) AS n, sum(rating) AS s FROM ratings GROUP BY item_idx),
-        rated AS (SELECT g AS genre, sum(n) AS n_ratings, sum(s) / sum(n) AS mean_rating
-                  FROM (SELECT p.n, p.s, unnest(m.genres) AS g FROM per_item p JOIN movies m USING (item_idx))
-                  GROUP BY g),
-        catalog AS (SELECT g AS genre, count(*) AS n_movies FROM (SELECT unnest(genres) AS g FROM movies) GROUP BY g)
-        SELECT genre, n_movies, coalesce(n_ratings, 0) AS n_ratings, mean_rating
-        FROM catalog LEFT JOIN rated USING (genre) ORDER BY n_movies DESC, genre
-        """
-    )
 
 
 def genre_frequency(src: EdaSource, out_dir: Path) -> Path:
@@ -222,7 +158,7 @@ def genre_mean_rating(src: EdaSource, out_dir: Path) -> Path:
     if df.empty:
         _note(ax, "no rated genres")
         return _save(fig, out_dir, "genre_mean_rating")
-    overall = src.scalar("SELECT avg(rating) FROM ratings")
+    overall = src.scalar("SELECT sum(s) / sum(n) FROM item_stats")
     ax.barh(df.genre, df.mean_rating, color="tab:purple")
     ax.axvline(overall, color="k", ls="--", label=f"all ratings {overall:.2f}")
     lo, hi = df.mean_rating.min(), df.mean_rating.max()
@@ -235,8 +171,8 @@ def genre_mean_rating(src: EdaSource, out_dir: Path) -> Path:
 def ratings_over_time(src: EdaSource, out_dir: Path) -> Path:
     """Ratings per month with the monthly mean rating on a second axis."""
     df = src.df(
-        f"SELECT date_trunc('month', {_TS}) AS month, count(*) AS n, avg(rating) AS mean "
-        "FROM ratings GROUP BY month ORDER BY month"
+        "SELECT date_trunc('month', hour) AS month, sum(n) AS n, sum(s) / sum(n) AS mean "
+        "FROM hour_stats GROUP BY month ORDER BY month"
     )
     fig = Figure(figsize=(11, 4))
     ax = fig.subplots()
@@ -252,8 +188,8 @@ def ratings_over_time(src: EdaSource, out_dir: Path) -> Path:
 
 def time_patterns(src: EdaSource, out_dir: Path) -> Path:
     """Ratings per day of week and per hour of day (UTC)."""
-    dow = src.df(f"SELECT dayofweek({_TS}) AS k, count(*) AS n FROM ratings GROUP BY k")
-    hour = src.df(f"SELECT hour({_TS}) AS k, count(*) AS n FROM ratings GROUP BY k")
+    dow = src.df("SELECT dayofweek(hour) AS k, sum(n) AS n FROM hour_stats GROUP BY k")
+    hour = src.df("SELECT hour(hour) AS k, sum(n) AS n FROM hour_stats GROUP BY k")
     dow = dow.set_index("k").n.reindex(range(7), fill_value=0)
     hour = hour.set_index("k").n.reindex(range(24), fill_value=0)
     fig = Figure(figsize=(11, 4))
@@ -267,9 +203,9 @@ def time_patterns(src: EdaSource, out_dir: Path) -> Path:
 
 def sparsity_sample(src: EdaSource, out_dir: Path, n_users: int = 200, n_items: int = 400, seed: int = 0) -> Path:
     """Spy-like picture of a uniform sample of users x items, sorted by activity / popularity."""
-    sample = "SELECT {k}, count(*) AS c FROM ratings GROUP BY {k} ORDER BY hash({k}, {s}) LIMIT {n}"
-    users = src.df(sample.format(k="user_idx", s=int(seed), n=int(n_users)))
-    items = src.df(sample.format(k="item_idx", s=int(seed), n=int(n_items)))
+    sample = "SELECT {k}, n AS c FROM {t} ORDER BY hash({k}, {s}) LIMIT {n}"
+    users = src.df(sample.format(k="user_idx", t="user_stats", s=int(seed), n=int(n_users)))
+    items = src.df(sample.format(k="item_idx", t="item_stats", s=int(seed), n=int(n_items)))
     users = users.sort_values(["c", "user_idx"], ascending=[False, True]).reset_index(drop=True)
     items = items.sort_values(["c", "item_idx"], ascending=[False, True]).reset_index(drop=True)
     src.con.register("_eda_users", users)
@@ -287,35 +223,11 @@ def sparsity_sample(src: EdaSource, out_dir: Path, n_users: int = 200, n_items: 
     ax = fig.subplots()
     sc = ax.scatter(cols, rows, c=cells.rating, s=4, marker="s", cmap="viridis", vmin=0.5, vmax=5.0, linewidths=0)
     ax.set(xlim=(-0.5, len(items) - 0.5), ylim=(len(users) - 0.5, -0.5))
-    ax.set(xlabel=f"{len(items)} sampled items (most popular left)", ylabel=f"{len(users)} sampled users (most active top)")
+    ax.set_xlabel(f"{len(items)} sampled items (most popular left)")
+    ax.set_ylabel(f"{len(users)} sampled users (most active top)")
     ax.set_title(f"Sampled rating matrix: density {density:.2%}")
     fig.colorbar(sc, ax=ax, label="rating")
     return _save(fig, out_dir, "sparsity_sample")
-
-
-def cold_start_counts(src: EdaSource) -> dict[str, int]:
-    """Users/items with < 5 and < 20 ratings (in train when a split is open, else in all ratings).
-
-    With a split it also counts test users and test items that never occur in train, and the test
-    ratings that touch an unseen item.
-    """
-    table = "train" if src.split else "ratings"
-    out: dict[str, int] = {}
-    for key, name in (("user_idx", "users"), ("item_idx", "items")):
-        row = src.con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE c < 5), count(*) FILTER (WHERE c < 20) "
-            f"FROM (SELECT count(*) AS c FROM {table} GROUP BY {key})"
-        ).fetchone()
-        out.update({f"{name}": row[0], f"{name} < 5 ratings": row[1], f"{name} < 20 ratings": row[2]})
-    if src.split:
-        for key, name in (("user_idx", "users"), ("item_idx", "items")):
-            out[f"test {name} unseen in train"] = int(src.scalar(
-                f"SELECT count(DISTINCT {key}) FROM test ANTI JOIN (SELECT DISTINCT {key} FROM train) USING ({key})"
-            ))
-        out["test ratings on unseen items"] = int(src.scalar(
-            "SELECT count(*) FROM test ANTI JOIN (SELECT DISTINCT item_idx FROM train) USING (item_idx)"
-        ))
-    return {k: int(v) for k, v in out.items()}
 
 
 def cold_start(src: EdaSource, out_dir: Path) -> Path:
@@ -332,25 +244,10 @@ def cold_start(src: EdaSource, out_dir: Path) -> Path:
     return _save(fig, out_dir, "cold_start")
 
 
-def validation_counts(processed_dir: Path) -> dict[str, object] | None:
-    """The ``counts`` dict of ``validation.json`` (the whole dict if it has no ``counts``), or None."""
-    path = Path(processed_dir) / "validation.json"
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    counts = data.get("counts", data) if isinstance(data, dict) else {"validation": data}
-    return counts if isinstance(counts, dict) else {"counts": counts}
-
-
-def _cell(value: object, width: int = 40) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def data_quality(src: EdaSource, out_dir: Path) -> Path:
     """Table of the data-quality checks in ``validation.json``."""
     counts = validation_counts(src.processed_dir)
-    rows = [[_cell(k), _cell(v)] for k, v in (counts or {}).items()]
+    rows = [[short_text(k), short_text(v)] for k, v in (counts or {}).items()]
     fig = Figure(figsize=(7, 0.4 * len(rows) + 1.2))
     ax = fig.subplots()
     ax.set_axis_off()
@@ -358,7 +255,7 @@ def data_quality(src: EdaSource, out_dir: Path) -> Path:
     if not rows:
         _note(ax, "validation.json not found" if counts is None else "validation.json has no checks")
         return _save(fig, out_dir, "data_quality")
-    table = ax.table(cellText=rows, colLabels=["check", "count"], loc="center", cellLoc="left")
+    table = ax.table(cellText=rows, colLabels=["check", "value"], loc="center", cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(11)
     table.scale(1, 1.5)

@@ -10,10 +10,15 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import numpy as np
-
 from recsys.data import eda_figures as figs
-from recsys.data.eda_figures import EdaSource, open_source
+from recsys.data.eda import (
+    cold_start_counts,
+    default_name,
+    key_numbers,
+    open_source,
+    short_text,
+    validation_counts,
+)
 
 TITLES = {
     "rating_histogram": "Rating distribution",
@@ -35,58 +40,14 @@ CITATION = (
 )
 
 
-def default_name(processed_dir: Path) -> str:
-    """``<dataset>`` for ``data/processed/<dataset>/<hash>``, else the folder's own name."""
-    processed_dir = Path(processed_dir).resolve()
-    if processed_dir.parent.parent.name == "processed":
-        return processed_dir.parent.name
-    return processed_dir.name
-
-
-def key_numbers(src: EdaSource) -> dict[str, object]:
-    """Headline numbers: sizes, density, rating mean, activity medians, time span, split sizes."""
-    row = src.con.execute(
-        f"""
-        SELECT count(*), count(DISTINCT user_idx), count(DISTINCT item_idx), avg(rating),
-               min({figs._TS})::DATE, max({figs._TS})::DATE
-        FROM ratings
-        """
-    ).fetchone()
-    n_ratings, n_users, n_items = int(row[0]), int(row[1]), int(row[2])
-    users = figs.counts_per(src, "user_idx")
-    items = figs.counts_per(src, "item_idx")
-    numbers: dict[str, object] = {
-        "n_ratings": n_ratings,
-        "n_users": n_users,
-        "n_items": n_items,
-        "n_movies_in_catalog": int(src.scalar("SELECT count(*) FROM movies")),
-        "n_genres": int(src.scalar("SELECT count(DISTINCT g) FROM (SELECT unnest(genres) AS g FROM movies)")),
-        "density": n_ratings / max(1, n_users * n_items),
-        "mean_rating": float(row[3]) if row[3] is not None else None,
-        "median_ratings_per_user": float(np.median(users)) if n_ratings else 0.0,
-        "median_ratings_per_item": float(np.median(items)) if n_ratings else 0.0,
-        "first_rating": str(row[4]),
-        "last_rating": str(row[5]),
-    }
-    if n_ratings:
-        for frac in (0.01, 0.10, 0.20):
-            numbers[f"share_top_{frac:.0%}_items"] = figs.top_share(items, frac)
-    if src.split:
-        views = {r[0] for r in src.con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
-        for part in ("train", "val", "test"):
-            if part in views:
-                numbers[f"{part}_ratings"] = int(src.scalar(f"SELECT count(*) FROM {part}"))
-    return numbers
-
-
 def _fmt(key: str, value: object) -> str:
     if isinstance(value, float) and ("share" in key or "density" in key):
         return f"{value:.3%}"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return figs._cell(value, width=60)
+        return str(value) if "timestamp" in key else f"{value:,}"
+    return short_text(value, width=60)
 
 
 def _table(rows: dict[str, object], header: tuple[str, str]) -> list[str]:
@@ -117,11 +78,15 @@ def render_markdown(
 ) -> str:
     """The ``EDA.md`` text; figures are linked by file name (relative to ``EDA.md``)."""
     lines = [f"# Exploratory data analysis: {name}", ""]
-    lines += [f"Split for cold-start counts: `{split}`." if split else "No split given: cold-start counts use all ratings.", ""]
+    where = f"Split for cold-start counts: `{split}`." if split else "No split given: cold-start counts use all ratings."
+    lines += [where, ""]
     lines += ["## Key numbers", ""] + _table(numbers, ("quantity", "value")) + [""]
     lines += ["## Cold start", ""] + _table(cold, ("group", "count")) + [""]
     lines += ["## Data quality (validation.json)", ""]
-    lines += (_table(quality, ("check", "count")) if quality else ["No validation checks found."]) + [""]
+    if quality:
+        lines += _table(quality, ("check", "value")) + [""]
+    else:
+        lines += ["validation.json not found." if quality is None else "validation.json records no checks.", ""]
     stats = _flat_scalars(statistics) if statistics else {}
     if stats:
         lines += ["## statistics.json", ""] + _table(stats, ("key", "value")) + [""]
@@ -171,12 +136,12 @@ def write_eda(processed_dir: Path, output_dir: Path, split: str | None = None, d
         src = open_source(processed_dir, split)
         try:
             figures = {fig_name: fn(src, tmp) for fig_name, fn in figs.FIGURES.items()}
-            numbers, cold = key_numbers(src), figs.cold_start_counts(src)
+            numbers, cold = key_numbers(src), cold_start_counts(src)
         finally:
             src.con.close()
         stats_path = processed_dir / "statistics.json"
         statistics = json.loads(stats_path.read_text()) if stats_path.exists() else None
-        quality = figs.validation_counts(processed_dir)
+        quality = validation_counts(processed_dir)
         text = render_markdown(name, numbers, cold, quality, statistics, figures, split)
         (tmp / "EDA.md").write_text(text)
         os.chmod(tmp, 0o755)

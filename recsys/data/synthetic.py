@@ -25,6 +25,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +33,7 @@ import pyarrow.csv as pacsv
 from tqdm.auto import tqdm
 
 from recsys.data.synthetic_catalog import (
-    GENERIC_TAGS, GENRE_TAGS, alias_table, build_catalog, links_table, movies_table,
+    GENERIC_TAGS, GENRE_TAGS, Catalog, alias_table, build_catalog, links_table, movies_table,
 )  # fmt: skip
 from recsys.data.synthetic_sampling import Rows, Users, build_users, generate_rows, latent_scores
 from recsys.data.synthetic_sampling import select_items
@@ -70,8 +71,8 @@ class SyntheticConfig:
     max_user_fraction: float = 0.55  # cap on one user's ratings as a share of the catalogue
     span_sigma: float = 2.5  # log-normal sigma of a user's active period
     # item popularity and catalogue
-    popularity_exponent: float = 2.0  # weight (rank + offset) ** -exponent
-    popularity_offset: float = 0.005  # as a fraction of n_items, flattens the head
+    popularity_exponent: float = 2.5  # weight (rank + offset) ** -exponent
+    popularity_offset: float = 0.02  # as a fraction of n_items, flattens the head
     release_age_scale: float = 20.0  # mean age (years) of a movie at end_timestamp
     min_release_year: int = 1902
     genre_count_probs: tuple[float, float, float] = (0.45, 0.35, 0.20)  # 1, 2 or 3 genres
@@ -97,7 +98,7 @@ class SyntheticConfig:
 
 
 def rating_thresholds(
-    cfg: SyntheticConfig, U: Users, cat, alias: tuple[np.ndarray, np.ndarray]
+    cfg: SyntheticConfig, U: Users, cat: Catalog, alias: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
     """Cut points ``(9,)`` on the latent score giving the ``rating_probs`` histogram.
 
@@ -113,7 +114,7 @@ def rating_thresholds(
     return np.quantile(score, np.cumsum(probs / probs.sum())[:-1]).astype(np.float32)
 
 
-def _write_header(path: Path, columns: list[str]):
+def _write_header(path: Path, columns: list[str]) -> BinaryIO:
     f = open(path, "wb")
     f.write((",".join(columns) + "\n").encode())
     return f
@@ -128,8 +129,9 @@ def _ratings_batch(rows: Rows, movie_id: np.ndarray, grid: pa.Array) -> pa.Recor
 
 
 def _tags_batch(
-    rows: Rows, U: Users, cat, vocab: pa.Array, cfg: SyntheticConfig, rng: np.random.Generator
-) -> pa.RecordBatch:
+    rows: Rows, U: Users, cat: Catalog, vocab: pa.Array, cfg: SyntheticConfig,
+    rng: np.random.Generator,
+) -> pa.RecordBatch:  # fmt: skip
     """A few tag rows on rated (user, movie) pairs of tagging users."""
     p = min(1.0, cfg.tags_per_rating / max(cfg.tagger_fraction, 1e-9))
     pick = np.flatnonzero(U.tagger[rows.user] & (rng.random(len(rows.user)) < p))

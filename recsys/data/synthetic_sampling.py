@@ -164,7 +164,7 @@ def select_items(
     m = np.ceil(cfg.candidate_factor * k[sp]).astype(np.int64) + cfg.candidate_extra
     owner = np.repeat(np.arange(len(sp)), m)
     comp = np.sort(owner * n_items + alias_sample(*alias, int(m.sum()), rng))
-    first = np.flatnonzero(np.concatenate(([True], comp[1:] != comp[:-1])))
+    first = np.flatnonzero(np.diff(comp, prepend=-1) != 0)
     mult = np.diff(np.append(first, len(comp)))  # how often the pool drew each distinct item
     comp = comp[first]
     owner, item = comp // n_items, comp % n_items

@@ -270,7 +270,8 @@ def topk_from_embeddings(
         u32 = user_emb[rows_t].detach().float()
         u64 = u32.double()
         cand, floor = search(u32, sub, k + _EXTRA)
-        exact = torch.einsum("bd,bcd->bc", u64, items64[cand.clamp(min=0)])
+        picked = items64.index_select(0, cand.clamp(min=0).flatten()).view(*cand.shape, -1)
+        exact = torch.einsum("bd,bcd->bc", u64, picked)
         exact = exact.masked_fill(cand < 0, _NEG_INF)
         delta = rel * u64.norm(dim=1) * vmax
         top, ok = _select(cand, exact, floor, delta, k)

@@ -65,7 +65,12 @@ class TowerLoss(nn.Module):
     needs_negatives: bool = False
     needs_all_items: bool = False
     needs_rating: bool = False
-    negative_sampler: nn.Module | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Replaced by a sampler module in losses that need negatives (nn.Module.__setattr__
+        # moves it to _modules); a class attribute here would shadow the registered module.
+        self.negative_sampler: nn.Module | None = None
 
     def setup(self, item_counts: torch.Tensor) -> None:
         """Give the loss (and its negative sampler) the training interaction count of each item.

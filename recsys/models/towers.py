@@ -15,15 +15,17 @@ Data-dependent constructor arguments (``num_embeddings``, ``features``, the hist
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from recsys.models.history_tower import HistoryUserTower
 from recsys.models.mlp import MLP
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["IdTower", "IdFeaturesTower", "HistoryUserTower", "instantiate_tower"]
 
@@ -176,6 +178,7 @@ def instantiate_tower(cfg: DictConfig, **data: Any) -> nn.Module:
         ValueError: When a missing field has no value in ``data``.
     """
     from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
     missing = [k for k in cfg.keys() if OmegaConf.is_missing(cfg, k)]
     absent = [k for k in missing if k not in data]

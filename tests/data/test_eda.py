@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.data import eda, eda_figures
+from recsys.data import eda, eda_figures, eda_report
 
 GENRES = ["Action", "Comedy", "Drama", "Romance", "Sci-Fi", "Thriller"]
 N_USERS, N_ITEMS, N_RATINGS = 30, 40, 400
@@ -69,7 +69,8 @@ def processed(tmp_path: Path) -> Path:
     part[items == items.max()] = 2  # the last item only appears in test
     for k, name in enumerate(("train", "val", "test")):
         pq.write_table(ratings.filter(pa.array(part == k)), split_dir / f"{name}.parquet")
-    (root / "validation.json").write_text(json.dumps({"counts": {"duplicate_ratings": 3, "bad_rating": 1}}))
+    validation = {"ok": False, "counts": {"duplicate_ratings": 3, "bad_rating": 1}, "problems": ["a", "b"]}
+    (root / "validation.json").write_text(json.dumps(validation))
     (root / "statistics.json").write_text(json.dumps({"n_ratings": N_RATINGS, "per_split": {"random": {"train": 320}}}))
     return root
 
@@ -83,7 +84,7 @@ def _assert_pngs(folder: Path) -> None:
 
 def test_write_eda_writes_every_figure_and_summary(processed: Path, tmp_path: Path) -> None:
     out = tmp_path / "eda" / "tiny"
-    md_path = eda.write_eda(processed, out, split="random")
+    md_path = eda_report.write_eda(processed, out, split="random")
     assert md_path == out / "EDA.md"
     _assert_pngs(out)
     text = md_path.read_text()
@@ -91,7 +92,8 @@ def test_write_eda_writes_every_figure_and_summary(processed: Path, tmp_path: Pa
     assert f"| n_ratings | {N_RATINGS} |" in text
     for name in eda_figures.FIGURES:
         assert f"]({name}.png)" in text
-    assert "| duplicate_ratings | 3 |" in text and "| per_split.random.train | 320 |" in text
+    assert "| duplicate_ratings | 3 |" in text and "| problems (entries) | 2 |" in text
+    assert "| per_split.random.train | 320 |" in text
     assert "Harper" in text
     assert sorted(p.name for p in out.parent.iterdir()) == ["tiny"]  # no temp folders left behind
 
@@ -115,24 +117,29 @@ def test_key_numbers_and_cold_start(processed: Path) -> None:
 
 def test_figure_functions_are_separately_callable(processed: Path, tmp_path: Path) -> None:
     src = eda.open_source(processed)  # no split: cold start counts all ratings
-    path = eda.sparsity_sample(src, tmp_path, n_users=10, n_items=15, seed=3)
+    path = eda_figures.sparsity_sample(src, tmp_path, n_users=10, n_items=15, seed=3)
     assert path == tmp_path / "sparsity_sample.png" and path.stat().st_size > 0
-    assert eda.cold_start(src, tmp_path).exists()
+    assert eda_figures.cold_start(src, tmp_path).exists()
     assert "test items unseen in train" not in eda.cold_start_counts(src)
 
 
 def test_missing_validation_and_split(processed: Path, tmp_path: Path) -> None:
     (processed / "validation.json").unlink()
-    md = eda.write_eda(processed, tmp_path / "out", dataset_name="custom")
-    assert "No validation checks found." in md.read_text()
+    md = eda_report.write_eda(processed, tmp_path / "out", dataset_name="custom")
+    assert "validation.json not found." in md.read_text()
     assert md.read_text().startswith("# Exploratory data analysis: custom")
     with pytest.raises(FileNotFoundError):
         eda.open_source(processed, split="nope")
 
 
-def test_failure_leaves_previous_output_intact(processed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_leaves_previous_output_intact(
+    processed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "eda"
-    eda.write_eda(processed, out, split="random")
+    eda_report.write_eda(processed, out, split="random", dataset_name="first")
+    (out / "stale.txt").write_text("old")
+    eda_report.write_eda(processed, out, split="random", dataset_name="second")  # a rerun replaces the folder
+    assert not (out / "stale.txt").exists() and "second" in (out / "EDA.md").read_text()
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
     def boom(src, out_dir):
@@ -140,23 +147,21 @@ def test_failure_leaves_previous_output_intact(processed: Path, tmp_path: Path, 
 
     monkeypatch.setitem(eda_figures.FIGURES, "genre_mean_rating", boom)
     with pytest.raises(RuntimeError, match="figure failed"):
-        eda.write_eda(processed, out, split=None, dataset_name="changed")
+        eda_report.write_eda(processed, out, split=None, dataset_name="changed")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_rerun_replaces_output(processed: Path, tmp_path: Path) -> None:
-    out = tmp_path / "eda"
-    eda.write_eda(processed, out, dataset_name="first")
-    (out / "stale.txt").write_text("old")
-    eda.write_eda(processed, out, dataset_name="second")
-    assert not (out / "stale.txt").exists()
-    assert "second" in (out / "EDA.md").read_text()
+def test_lazy_write_eda_export() -> None:
+    from recsys.data.eda import write_eda
+
+    assert write_eda is eda_report.write_eda
 
 
 def test_script_with_processed_dir(processed: Path, tmp_path: Path) -> None:
     out = tmp_path / "script_out"
-    cmd = [sys.executable, "scripts/eda.py", "--processed-dir", str(processed), "--split", "random", "--output", str(out)]
+    cmd = [sys.executable, "scripts/eda.py", "--processed-dir", str(processed), "--split", "random"]
+    cmd += ["--output", str(out)]
     result = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (out / "EDA.md").exists()

@@ -157,7 +157,8 @@ class TestItemKNN(BaselineContract):
         model = ItemKNNRecommender(k_neighbors=N_ITEMS, shrinkage=2.0)
         model.fit(planted)
         np.testing.assert_allclose(model.similarity.toarray(), expected, rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(model.score(torch.tensor([4])).numpy()[0], x[4] @ expected, rtol=1e-5)
+        scores = model.score(torch.tensor([4])).numpy()[0]
+        np.testing.assert_allclose(scores, x[4] @ expected, rtol=1e-5)
 
     def test_topk_pruning_and_chunking(self, planted: sp.csr_matrix) -> None:
         x = (planted > 0).astype(np.float32).tocsr()
@@ -180,7 +181,8 @@ class TestEASE(BaselineContract):
             model = EASERecommender(l2=2.0, dtype=dtype)
             model.fit(sp.csr_matrix(x * 4.0, dtype=np.float32))  # ratings binarised
             np.testing.assert_allclose(model.weights, expected, rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(model.score(torch.arange(4)).numpy(), x @ expected, atol=1e-5)
+            scores = model.score(torch.arange(4)).numpy()
+            np.testing.assert_allclose(scores, x @ expected, atol=1e-5)
 
     def test_refuses_large_catalogue(self, planted: sp.csr_matrix) -> None:
         with pytest.raises(ValueError, match="max_items"):
@@ -198,7 +200,9 @@ class TestALS(BaselineContract):
         assert users.shape == (COLD_USER + 1, 4) and items.shape == (N_ITEMS, 4)
         torch.testing.assert_close(model.score(torch.arange(3)), users[:3] @ items.T)
 
-    def test_missing_implicit(self, planted: sp.csr_matrix, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_missing_implicit(
+        self, planted: sp.csr_matrix, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         monkeypatch.setitem(sys.modules, "implicit", None)
         monkeypatch.setitem(sys.modules, "implicit.gpu", None)
         with pytest.raises(ImportError, match="pip install implicit"):

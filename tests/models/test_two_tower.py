@@ -34,7 +34,7 @@ def test_shapes(history: bool) -> None:
     assert ue.shape == (3, 6) and ie.shape == (3, 6)
     assert model.user_embeddings(u).shape == (3, 6)
     assert model.item_embeddings().shape == (5, 6)
-    assert model.item_embeddings(torch.tensor([4, 0, 1]), chunk_size=2).shape == (3, 6)  # no 1-row chunk
+    assert model.item_embeddings(torch.tensor([4, 0, 1, 2]), chunk_size=3).shape == (4, 6)  # 2 + 2 rows
     assert model.score(u, i).shape == (3,)
     assert model.num_users == 3 and model.num_items == 5
 

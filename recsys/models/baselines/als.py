@@ -33,7 +33,7 @@ def _single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
 
 
 def _implicit_als_class(use_gpu: bool) -> type:
-    """The CPU or CUDA ``AlternatingLeastSquares`` class of `implicit`, with a helpful ImportError."""
+    """The CPU or CUDA ``AlternatingLeastSquares`` class of `implicit` (clear ImportError)."""
     try:
         import implicit.gpu
     except ImportError as err:
@@ -94,7 +94,7 @@ class ALSRecommender(FittedBaseline):
         if int(factors) < 1 or int(iterations) < 1:
             raise ValueError(f"factors and iterations must be >= 1, got {factors}, {iterations}")
         if float(alpha) < 0 or float(regularization) < 0:
-            raise ValueError(f"alpha and regularization must be >= 0, got {alpha}, {regularization}")
+            raise ValueError(f"alpha, regularization must be >= 0, got {alpha}, {regularization}")
         self.factors, self.iterations = int(factors), int(iterations)
         self.regularization, self.alpha = float(regularization), float(alpha)
         self.seed, self.binarize = int(seed), bool(binarize)
@@ -144,7 +144,8 @@ class ALSRecommender(FittedBaseline):
         return self.user_factors[users] @ self.item_factors.T
 
     def _state(self) -> dict[str, np.ndarray | sp.csr_matrix]:
-        return {**super()._state(), "user_factors": self.user_factors, "item_factors": self.item_factors}
+        state = {"user_factors": self.user_factors, "item_factors": self.item_factors}
+        return {**super()._state(), **state}
 
     def _set_state(self, state: dict[str, np.ndarray | sp.csr_matrix]) -> None:
         super()._set_state(state)

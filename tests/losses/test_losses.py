@@ -1,0 +1,196 @@
+"""Every loss equals a hand (numpy) computation on tiny tensors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.losses import (
+    BPRLoss,
+    CombinedLoss,
+    FullSoftmaxLoss,
+    InBatchSoftmaxLoss,
+    MSELoss,
+    PopularityNegativeSampler,
+    SampledSoftmaxLoss,
+    TowerOutputs,
+    UniformNegativeSampler,
+)
+from recsys.models.similarity import CosineSimilarity, DotSimilarity
+
+USER = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+POS = np.array([[2.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+NEG = np.array([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [2.0, 2.0]], [[0.5, 0.5], [3.0, 0.0]]])
+POS_IDX = np.array([3, 1, 3])
+NEG_IDX = np.array([[0, 2], [4, 1], [2, 0]])  # row 1: the second negative is its own positive
+RATING = np.array([4.0, 2.0, 5.0])
+ALL = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0], [0.0, 3.0]])
+COUNTS = np.array([10.0, 5.0, 1.0, 4.0, 2.0])
+
+
+def t(x: np.ndarray, dtype=torch.float32) -> torch.Tensor:
+    return torch.tensor(x, dtype=dtype)
+
+
+def outputs(sim=None, dtype=torch.float32) -> TowerOutputs:
+    return TowerOutputs(
+        user=t(USER, dtype), pos_item=t(POS, dtype), rating=t(RATING), pos_item_idx=t(POS_IDX, torch.long),
+        neg_item=t(NEG, dtype), neg_item_idx=t(NEG_IDX, torch.long), all_items=t(ALL, dtype),
+        similarity=sim or DotSimilarity(),
+    )
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def ce(logits: np.ndarray, label: int) -> float:
+    finite = logits[np.isfinite(logits)]
+    return float(np.log(np.exp(finite).sum()) - logits[label])
+
+
+def test_mse_cosine() -> None:
+    pred = [0.5 + 4.5 * (cosine(u, p) + 1) / 2 for u, p in zip(USER, POS)]
+    want = np.mean((np.array(pred) - RATING) ** 2)
+    got = MSELoss()(outputs(CosineSimilarity(temperature=0.2)))
+    assert got.item() == pytest.approx(want, rel=1e-5)
+
+
+def test_mse_dot_uses_tanh() -> None:
+    pred = [0.5 + 4.5 * (math.tanh(u @ p) + 1) / 2 for u, p in zip(USER, POS)]
+    want = np.mean((np.array(pred) - RATING) ** 2)
+    assert MSELoss()(outputs()).item() == pytest.approx(want, rel=1e-5)
+
+
+def bpr_by_hand(mask_hits: bool = True) -> float:
+    terms = []
+    for b in range(3):
+        for n in range(2):
+            if mask_hits and NEG_IDX[b, n] == POS_IDX[b]:
+                continue
+            terms.append(math.log1p(math.exp(-(USER[b] @ POS[b] - USER[b] @ NEG[b, n]))))
+    return float(np.mean(terms))
+
+
+def test_bpr() -> None:
+    sampler = UniformNegativeSampler(2)
+    assert BPRLoss(sampler)(outputs()).item() == pytest.approx(bpr_by_hand(), rel=1e-5)
+    out = outputs()
+    out.neg_item_idx = None
+    assert BPRLoss(sampler)(out).item() == pytest.approx(bpr_by_hand(False), rel=1e-5)
+
+
+def test_combined() -> None:
+    pred = [0.5 + 4.5 * (math.tanh(u @ p) + 1) / 2 for u, p in zip(USER, POS)]
+    mse = np.mean((np.array(pred) - RATING) ** 2)
+    loss = CombinedLoss(mse_weight=0.7, bpr_weight=0.3, negative_sampler=UniformNegativeSampler(2))
+    assert loss(outputs()).item() == pytest.approx(0.7 * mse + 0.3 * bpr_by_hand(), rel=1e-5)
+    assert loss.needs_negatives and loss.needs_rating and loss.negative_sampler is not None
+
+
+def in_batch_logits(temperature: float, log_q: np.ndarray | None) -> np.ndarray:
+    logits = USER @ POS.T / temperature
+    if log_q is not None:
+        logits = logits - log_q[POS_IDX][None, :]
+    for i in range(3):
+        for j in range(3):
+            if i != j and POS_IDX[i] == POS_IDX[j]:
+                logits[i, j] = -np.inf
+    return logits
+
+
+@pytest.mark.parametrize("correction", [True, False])
+def test_in_batch_softmax(correction: bool) -> None:
+    loss = InBatchSoftmaxLoss(temperature=0.5, logq_correction=correction)
+    loss.setup(torch.tensor(COUNTS))
+    log_q = np.log(np.maximum(COUNTS, 1) / np.maximum(COUNTS, 1).sum()) if correction else None
+    logits = in_batch_logits(0.5, log_q)
+    assert np.allclose(loss.logits(outputs()).numpy(), logits, atol=1e-5)
+    want = np.mean([ce(logits[i], i) for i in range(3)])
+    assert loss(outputs()).item() == pytest.approx(want, rel=1e-5)
+
+
+def test_in_batch_logq_shift_and_duplicate_mask() -> None:
+    on, off = InBatchSoftmaxLoss(0.5, True), InBatchSoftmaxLoss(0.5, False)
+    on.setup(torch.tensor([1.0, 2.0, 3.0, 4.0, 10.0]))
+    diff = (on.logits(outputs()) - off.logits(outputs())).numpy()
+    log_q = np.log(np.array([1.0, 2.0, 3.0, 4.0, 10.0]) / 20.0)
+    finite = np.isfinite(diff)
+    assert np.allclose(diff[finite], np.broadcast_to(-log_q[POS_IDX], (3, 3))[finite], atol=1e-5)
+    masked = ~np.isfinite(on.logits(outputs()).numpy())
+    assert masked.tolist() == [[False, False, True], [False] * 3, [True, False, False]]
+
+
+def test_in_batch_requires_setup_for_correction() -> None:
+    with pytest.raises(RuntimeError):
+        InBatchSoftmaxLoss()(outputs())
+
+
+@pytest.mark.parametrize("correction", [True, False])
+def test_sampled_softmax(correction: bool) -> None:
+    sampler = PopularityNegativeSampler(2, alpha=1.0)
+    sampler.setup(torch.tensor(COUNTS))
+    q = COUNTS / COUNTS.sum()
+    loss = SampledSoftmaxLoss(sampler, temperature=0.5, logq_correction=correction)
+    rows = []
+    for b in range(3):
+        cand = np.concatenate([[USER[b] @ POS[b]], NEG[b] @ USER[b]]) / 0.5
+        idx = np.concatenate([[POS_IDX[b]], NEG_IDX[b]])
+        if correction:
+            cand = cand - np.log(q[idx])
+        cand[1:][NEG_IDX[b] == POS_IDX[b]] = -np.inf
+        rows.append(cand)
+    logits = np.stack(rows)
+    assert np.allclose(loss.logits(outputs()).numpy(), logits, atol=1e-5)
+    assert loss(outputs()).item() == pytest.approx(np.mean([ce(r, 0) for r in logits]), rel=1e-5)
+
+
+def test_sampled_softmax_logq_shift_is_exact() -> None:
+    sampler = PopularityNegativeSampler(2, alpha=0.75)
+    sampler.setup(torch.tensor(COUNTS))
+    on = SampledSoftmaxLoss(sampler, 0.5, True).logits(outputs())
+    off = SampledSoftmaxLoss(sampler, 0.5, False).logits(outputs())
+    idx = torch.cat([t(POS_IDX, torch.long)[:, None], t(NEG_IDX, torch.long)], 1)
+    finite = torch.isfinite(on)
+    assert torch.allclose((on - off)[finite], -sampler.log_q(idx)[finite], atol=1e-6)
+
+
+def test_full_softmax() -> None:
+    logits = USER @ ALL.T / 0.5
+    want = np.mean([ce(logits[b], POS_IDX[b]) for b in range(3)])
+    loss = FullSoftmaxLoss(temperature=0.5)
+    assert loss.needs_all_items and not loss.needs_negatives
+    assert loss(outputs()).item() == pytest.approx(want, rel=1e-5)
+
+
+ALL_LOSSES = [
+    MSELoss(),
+    BPRLoss(UniformNegativeSampler(2)),
+    CombinedLoss(negative_sampler=UniformNegativeSampler(2)),
+    InBatchSoftmaxLoss(logq_correction=False),
+    SampledSoftmaxLoss(UniformNegativeSampler(2)),
+    FullSoftmaxLoss(),
+]
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=lambda m: type(m).__name__)
+def test_bf16_autocast_computes_in_float32(loss: torch.nn.Module) -> None:
+    loss.setup(torch.tensor(COUNTS))
+    sim = CosineSimilarity()
+    want = loss(outputs(sim))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(outputs(sim, dtype=torch.bfloat16))
+    assert got.dtype == torch.float32 and torch.isfinite(got)
+    assert got.item() == pytest.approx(want.item(), rel=0.05, abs=0.05)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=lambda m: type(m).__name__)
+def test_gradients_flow(loss: torch.nn.Module) -> None:
+    loss.setup(torch.tensor(COUNTS))
+    out = outputs(CosineSimilarity())
+    out.user.requires_grad_(True)
+    loss(out).backward()
+    assert out.user.grad is not None and torch.isfinite(out.user.grad).all()
