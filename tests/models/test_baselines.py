@@ -12,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+import recsys
 from recsys.models.base import FittedBaseline, HasFactors, Recommender
 from recsys.models.baselines import (
     ALSRecommender,
@@ -22,15 +23,9 @@ from recsys.models.baselines import (
 )
 from recsys.models.baselines.itemknn import topk_cosine_neighbours
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = recsys.REPO_ROOT
 ML_SMALL = ROOT / "data/movielens/ml-latest-small/ratings.csv"
 N_ITEMS, COLD_USER, HELD_OUT = 12, 20, {0: 0, 10: 6}  # user -> held-out in-block item
-
-
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    np.random.seed(0)
-    torch.manual_seed(0)
 
 
 @pytest.fixture

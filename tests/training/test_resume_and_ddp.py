@@ -1,0 +1,70 @@
+"""A real run killed mid-training resumes from its last checkpoint; DDP over gloo on 2 CPUs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import recsys
+from recsys.training.run import train
+from tests.compose import compose_train
+
+COMMON = [
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+    "batch_size=2048",
+    "user_tower=id",
+    "item_tower=id",
+    "export_embeddings=false",
+]
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "disabled"}
+    return subprocess.Popen(
+        [sys.executable, str(recsys.REPO_ROOT / "train.py"), *args],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_last_checkpoint(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
+    run_dir = tmp_path / "run"
+    args = [*COMMON, f"hydra.run.dir={run_dir}", f"data.processed_root={processed_root}"]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    proc = _run([*args, "trainer.max_epochs=1000", "callbacks.early_stopping.patience=1000"], tmp_path)
+    deadline = time.time() + 240
+    while time.time() < deadline and not last.exists():
+        time.sleep(0.5)
+    assert last.exists(), "no checkpoint was written"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)  # killed mid-training, like a pre-empted job
+    proc.wait(timeout=30)
+    killed_epoch = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
+    target = killed_epoch + 2
+    resumed = _run([*args, f"trainer.max_epochs={target}", "ckpt_path=last"], tmp_path)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output[-3000:]
+    assert "Restoring states from the checkpoint" in output or "Restored all states" in output
+    final = torch.load(last, map_location="cpu", weights_only=False)
+    assert final["epoch"] == target - 1
+    assert final["global_step"] > 0
+    assert json.loads((run_dir / "metrics.json").read_text())["test"]["ndcg@10"] >= 0
+
+
+@pytest.mark.slow
+def test_ddp_sim_trains_two_gloo_processes(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
+    cfg = compose_train(tmp_path, processed_root, [*COMMON[:-1], "trainer=ddp_sim", "trainer.max_epochs=1"])
+    metrics, objects = train(cfg)
+    trainer = objects["trainer"]
+    assert trainer.world_size == 2
+    assert metrics["test"]["ndcg@10"] >= 0.0
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
