@@ -92,7 +92,7 @@ def evaluate_scorer(
 
     users = task.users
     topk = topk_from_scorer(
-        catalog_scores, users, max(task.ks), exclude=task.exclude[users.numpy()], chunk_size=chunk_size
+        catalog_scores, users, max(task.ks), exclude=task.exclude, chunk_size=chunk_size
     )
     return _report(task, topk, data), topk
 

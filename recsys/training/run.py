@@ -84,6 +84,8 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
     loggers = build_loggers(cfg.get("logger"))
     if not loggers:  # the LR monitor has nothing to write to without a logger
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     has_checkpointing = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_checkpointing=has_checkpointing
