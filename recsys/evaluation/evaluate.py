@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse.linalg
 import torch
 
 from recsys.data.interactions import SplitData
-from recsys.evaluation.full_ranking import FullRankingTask
+from recsys.evaluation.full_ranking import FullRankingTask, restrict_columns
 from recsys.evaluation.metrics import RankingReport, ranking_metrics
+from recsys.evaluation.rerank import NoRerank
 from recsys.evaluation.topk import topk_from_embeddings, topk_from_scorer
+
+_RERANK_CHUNK = 1024  # users re-ranked at once: MMR holds (chunk, candidates, D) vectors
 
 
 def build_task(
@@ -48,32 +52,81 @@ def _report(task: FullRankingTask, topk: torch.Tensor, data: SplitData) -> Ranki
     return report
 
 
+def interaction_item_vectors(data: SplitData, catalog: np.ndarray, dim: int = 64) -> torch.Tensor:
+    """Item vectors (C, dim') from a truncated SVD of the binary training matrix (for MMR).
+
+    Used when a model has no embeddings of its own (baselines): items co-consumed by the same
+    users point the same way. Deterministic (fixed ARPACK start vector).
+    """
+    matrix = restrict_columns(data.train.to_csr(data.n_users, data.n_items, binary=True), catalog)
+    rank = min(dim, min(matrix.shape) - 1)
+    if rank < 1:
+        return torch.ones(len(catalog), 1)
+    v0 = np.ones(min(matrix.shape)) / np.sqrt(min(matrix.shape))
+    _, sv, vt = scipy.sparse.linalg.svds(matrix.astype(np.float64), k=rank, v0=v0)
+    return torch.from_numpy((vt.T * sv).astype(np.float32))
+
+
+def _wants_rerank(reranker: object | None) -> bool:
+    return reranker is not None and not isinstance(reranker, NoRerank)
+
+
+def _apply_rerank(
+    reranker: object,
+    task: FullRankingTask,
+    data: SplitData,
+    candidates: torch.Tensor,
+    scores: torch.Tensor,
+    catalog_vectors: torch.Tensor,
+) -> torch.Tensor:
+    """Re-rank (U, N) candidates to (U, max(ks)) in chunks of users."""
+    popularity = data.item_counts()[task.catalog]
+    k = max(task.ks)
+    parts = [
+        reranker.rerank(
+            candidates[s : s + _RERANK_CHUNK], scores[s : s + _RERANK_CHUNK], k, catalog_vectors, popularity
+        )
+        for s in range(0, candidates.shape[0], _RERANK_CHUNK)
+    ]
+    return torch.cat(parts) if parts else torch.full((0, k), -1, dtype=torch.long)
+
+
 def evaluate_vectors(
     task: FullRankingTask,
     data: SplitData,
     user_vectors: torch.Tensor,
     item_vectors: torch.Tensor,
     chunk_size: int = 4096,
+    reranker: object | None = None,
 ) -> tuple[RankingReport, torch.Tensor]:
     """Rank the catalogue by inner product for every evaluated user.
 
     Args:
         user_vectors: (n_users, D) retrieval vectors of all users.
         item_vectors: (n_items, D) retrieval vectors of all items (catalogue rows are used).
+        reranker: optional re-ranker (``recsys.evaluation.rerank``): the top
+            ``reranker.candidates`` items are retrieved, scored by inner product and re-ranked.
 
     Returns:
         The report and the top-K catalogue positions (U_eval, K) (map with ``task.catalog``).
     """
     users = task.users.to(user_vectors.device)
     catalog = torch.as_tensor(task.catalog, device=item_vectors.device)
+    eval_users = user_vectors.index_select(0, users)
+    catalog_vectors = item_vectors.index_select(0, catalog)
+    rerank = _wants_rerank(reranker)
     topk = topk_from_embeddings(
-        user_vectors.index_select(0, users),
-        item_vectors.index_select(0, catalog),
-        max(task.ks),
+        eval_users,
+        catalog_vectors,
+        max(reranker.candidates, max(task.ks)) if rerank else max(task.ks),
         exclude=task.exclude[task.users.numpy()],
         backend=task.backend,
         chunk_size=chunk_size,
     )
+    if rerank:
+        picked = catalog_vectors.double()[topk.clamp(min=0)]  # (U, N, D)
+        scores = torch.einsum("ud,und->un", eval_users.double(), picked).masked_fill(topk < 0, float("-inf"))
+        topk = _apply_rerank(reranker, task, data, topk, scores, catalog_vectors)
     return _report(task, topk, data), topk
 
 
@@ -82,8 +135,14 @@ def evaluate_scorer(
     data: SplitData,
     score_fn: Callable[[torch.Tensor], torch.Tensor],
     chunk_size: int = 1024,
+    reranker: object | None = None,
+    item_vectors: torch.Tensor | None = None,
 ) -> tuple[RankingReport, torch.Tensor]:
-    """Like :func:`evaluate_vectors` for models that give a (B, n_items) score matrix."""
+    """Like :func:`evaluate_vectors` for models that give a (B, n_items) score matrix.
+
+    With a ``reranker``, candidate scores are gathered from ``score_fn``; ``item_vectors``
+    (n_items, D) are the embeddings MMR compares (default: :func:`interaction_item_vectors`).
+    """
     catalog = torch.as_tensor(task.catalog)
 
     def catalog_scores(user_idx: torch.Tensor) -> torch.Tensor:
@@ -91,9 +150,22 @@ def evaluate_scorer(
         return scores.index_select(1, catalog.to(scores.device))
 
     users = task.users
-    topk = topk_from_scorer(
-        catalog_scores, users, max(task.ks), exclude=task.exclude, chunk_size=chunk_size
-    )
+    rerank = _wants_rerank(reranker)
+    k = max(reranker.candidates, max(task.ks)) if rerank else max(task.ks)
+    topk = topk_from_scorer(catalog_scores, users, k, exclude=task.exclude, chunk_size=chunk_size)
+    if rerank:
+        scores = torch.cat([
+            catalog_scores(users[s : s + chunk_size]).to(topk.device).double().gather(
+                1, topk[s : s + chunk_size].clamp(min=0)
+            )
+            for s in range(0, users.shape[0], chunk_size)
+        ]) if users.numel() else torch.zeros(topk.shape, dtype=torch.float64)
+        scores = scores.masked_fill(topk < 0, float("-inf"))
+        if item_vectors is None:
+            catalog_vectors = interaction_item_vectors(data, task.catalog)
+        else:
+            catalog_vectors = item_vectors.index_select(0, catalog.to(item_vectors.device))
+        topk = _apply_rerank(reranker, task, data, topk, scores, catalog_vectors)
     return _report(task, topk, data), topk
 
 

@@ -1,0 +1,107 @@
+"""Every option of every config group composes and instantiates (STYLE: parametrize over YAML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+import recsys
+from recsys.data.prepare import MovieLensData
+from recsys.models.base import Recommender
+from recsys.training.build import ConfigError, build_loss, build_two_tower, check_accelerator, is_neural
+from tests.compose import compose_train
+
+CONF = recsys.REPO_ROOT / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_data_options(option: str, tmp_path: Path, processed_root: Path) -> None:
+    cfg = compose_train(tmp_path, processed_root, [f"data={option}"])
+    data = instantiate(cfg.data, _convert_="all")
+    assert isinstance(data, MovieLensData)
+    assert data.split_name == "random" and len(data.splits) >= 4
+    for name, split in data.splits.items():
+        assert split.params()["kind"]
+
+
+@pytest.mark.parametrize("option", options("model"))
+def test_model_options(option: str, tmp_path: Path, processed_root: Path, bundled_split) -> None:
+    cfg = compose_train(tmp_path, processed_root, [f"model={option}"])
+    if is_neural(cfg.model):
+        model = build_two_tower(cfg.model, bundled_split)
+        users = torch.arange(4)
+        user, item = model.eval()(users, users)
+        assert user.shape == item.shape == (4, model.output_dim)
+    else:
+        assert isinstance(instantiate(cfg.model), Recommender)
+
+
+@pytest.mark.parametrize("group", ["user_tower", "item_tower"])
+def test_tower_options(group: str, tmp_path: Path, processed_root: Path, bundled_split) -> None:
+    for option in options(group):
+        cfg = compose_train(tmp_path, processed_root, [f"{group}={option}"])
+        model = build_two_tower(cfg.model, bundled_split).eval()
+        vectors = model.user_embeddings(torch.arange(3)) if group == "user_tower" else model.item_embeddings(torch.arange(3))
+        assert vectors.shape == (3, model.output_dim) and torch.isfinite(vectors).all()
+
+
+@pytest.mark.parametrize("loss", options("loss"))
+@pytest.mark.parametrize("negatives", options("negatives"))
+def test_loss_and_negative_options(loss: str, negatives: str, tmp_path: Path, processed_root: Path, bundled_split) -> None:
+    cfg = compose_train(tmp_path, processed_root, [f"loss={loss}", f"negatives={negatives}"])
+    assert isinstance(build_loss(cfg.loss, bundled_split), torch.nn.Module)
+
+
+@pytest.mark.parametrize("option", options("optimizer"))
+def test_optimizer_options(option: str, tmp_path: Path, processed_root: Path) -> None:
+    cfg = compose_train(tmp_path, processed_root, [f"optimizer={option}"])
+    optimizer = instantiate(cfg.optimizer)(params=[torch.nn.Parameter(torch.zeros(2))])
+    assert isinstance(optimizer, torch.optim.Optimizer)
+
+
+@pytest.mark.parametrize("option", options("scheduler"))
+def test_scheduler_options(option: str, tmp_path: Path, processed_root: Path) -> None:
+    cfg = compose_train(tmp_path, processed_root, [f"scheduler={option}"])
+    if not cfg.get("scheduler"):
+        return
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    assert instantiate(cfg.scheduler)(optimizer=optimizer) is not None
+
+
+@pytest.mark.parametrize("option", options("trainer"))
+def test_trainer_options(option: str, tmp_path: Path, processed_root: Path) -> None:
+    cfg = compose_train(tmp_path, processed_root, [f"trainer={option}"])
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        with pytest.raises(ConfigError):
+            check_accelerator(cfg.trainer)
+        return
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    assert trainer.max_epochs == cfg.trainer.max_epochs
+
+
+@pytest.mark.parametrize("group", ["callbacks", "logger", "eval", "rerank"])
+def test_other_groups(group: str, tmp_path: Path, processed_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    if not (CONF / group).exists():
+        pytest.skip(f"no {group} group")
+    for option in options(group):
+        cfg = compose_train(tmp_path, processed_root, [f"{group}={option}"])
+        node = cfg.get(group)
+        if node and "_target_" in node:
+            assert instantiate(node) is not None
+        elif node:
+            for child in node.values():
+                instantiate(child)
+
+
+@pytest.mark.parametrize("option", options("experiment"))
+def test_experiment_options(option: str, tmp_path: Path, processed_root: Path) -> None:
+    cfg = compose_train(tmp_path, processed_root, [f"experiment={option}"])
+    assert cfg.model._target_
