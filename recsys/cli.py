@@ -22,4 +22,5 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         return
     print(f"\n{metrics.get('model')} on {metrics.get('data')} (split {metrics.get('split')})")
     print(metrics_table(metrics))
-    print(f"train {metrics.get('train_seconds')} s, eval {metrics.get('eval_seconds')} s")
+    if metrics.get("train_seconds") is not None:
+        print(f"train {metrics['train_seconds']} s, eval {metrics['eval_seconds']} s")

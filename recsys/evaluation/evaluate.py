@@ -76,18 +76,24 @@ def _apply_rerank(
     task: FullRankingTask,
     data: SplitData,
     candidates: torch.Tensor,
-    scores: torch.Tensor,
+    candidate_scores: Callable[[int, int], torch.Tensor],
     catalog_vectors: torch.Tensor,
 ) -> torch.Tensor:
-    """Re-rank (U, N) candidates to (U, max(ks)) in chunks of users."""
+    """Re-rank (U, N) candidates to (U, max(ks)), a chunk of users at a time.
+
+    Args:
+        candidates: catalogue positions (U, N) sorted by score, -1 padding.
+        candidate_scores: ``(start, stop) -> (stop - start, N)`` scores of those rows' candidates.
+        catalog_vectors: (C, D) catalogue item vectors.
+    """
     popularity = data.item_counts()[task.catalog]
     k = max(task.ks)
-    parts = [
-        reranker.rerank(
-            candidates[s : s + _RERANK_CHUNK], scores[s : s + _RERANK_CHUNK], k, catalog_vectors, popularity
-        )
-        for s in range(0, candidates.shape[0], _RERANK_CHUNK)
-    ]
+    parts = []
+    for start in range(0, candidates.shape[0], _RERANK_CHUNK):
+        stop = min(start + _RERANK_CHUNK, candidates.shape[0])
+        cand = candidates[start:stop]
+        scores = candidate_scores(start, stop).masked_fill(cand < 0, float("-inf"))
+        parts.append(reranker.rerank(cand, scores, k, catalog_vectors, popularity))
     return torch.cat(parts) if parts else torch.full((0, k), -1, dtype=torch.long)
 
 
@@ -124,9 +130,11 @@ def evaluate_vectors(
         chunk_size=chunk_size,
     )
     if rerank:
-        picked = catalog_vectors.double()[topk.clamp(min=0)]  # (U, N, D)
-        scores = torch.einsum("ud,und->un", eval_users.double(), picked).masked_fill(topk < 0, float("-inf"))
-        topk = _apply_rerank(reranker, task, data, topk, scores, catalog_vectors)
+        def inner_products(start: int, stop: int) -> torch.Tensor:
+            picked = catalog_vectors.double()[topk[start:stop].clamp(min=0)]  # (B, N, D)
+            return torch.einsum("bd,bnd->bn", eval_users[start:stop].double(), picked)
+
+        topk = _apply_rerank(reranker, task, data, topk, inner_products, catalog_vectors)
     return _report(task, topk, data), topk
 
 
@@ -154,18 +162,15 @@ def evaluate_scorer(
     k = max(reranker.candidates, max(task.ks)) if rerank else max(task.ks)
     topk = topk_from_scorer(catalog_scores, users, k, exclude=task.exclude, chunk_size=chunk_size)
     if rerank:
-        scores = torch.cat([
-            catalog_scores(users[s : s + chunk_size]).to(topk.device).double().gather(
-                1, topk[s : s + chunk_size].clamp(min=0)
-            )
-            for s in range(0, users.shape[0], chunk_size)
-        ]) if users.numel() else torch.zeros(topk.shape, dtype=torch.float64)
-        scores = scores.masked_fill(topk < 0, float("-inf"))
+        def gathered(start: int, stop: int) -> torch.Tensor:  # score_fn is called a second time
+            scores = catalog_scores(users[start:stop]).double()
+            return scores.gather(1, topk[start:stop].clamp(min=0).to(scores.device)).to(topk.device)
+
         if item_vectors is None:
             catalog_vectors = interaction_item_vectors(data, task.catalog)
         else:
             catalog_vectors = item_vectors.index_select(0, catalog.to(item_vectors.device))
-        topk = _apply_rerank(reranker, task, data, topk, scores, catalog_vectors)
+        topk = _apply_rerank(reranker, task, data, topk, gathered, catalog_vectors)
     return _report(task, topk, data), topk
 
 

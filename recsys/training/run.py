@@ -107,7 +107,9 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
     reports = {}
     for split in ("val", "test"):
         task = val_task if split == "val" else build_task(data, "test", cfg.eval.relevance_threshold, ks, cfg.eval.backend)
-        reports[split], _ = evaluate_vectors(task, data, user_vectors, item_vectors, cfg.eval.chunk_size)
+        reports[split], _ = evaluate_vectors(
+            task, data, user_vectors, item_vectors, cfg.eval.chunk_size, reranker=instantiate(cfg.rerank) if cfg.get("rerank") else None
+        )
     eval_seconds = time.perf_counter() - start
     if cfg.get("export_embeddings", True):
         export_embeddings(user_vectors, item_vectors, data, output_dir)
@@ -128,7 +130,9 @@ def fit_baseline(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[di
     reports = {}
     for split in ("val", "test"):
         task = build_task(data, split, cfg.eval.relevance_threshold, ks, cfg.eval.backend)
-        reports[split], _ = evaluate_scorer(task, data, model.score, cfg.eval.chunk_size)
+        reports[split], _ = evaluate_scorer(
+            task, data, model.score, cfg.eval.chunk_size, reranker=instantiate(cfg.rerank) if cfg.get("rerank") else None
+        )
     eval_seconds = time.perf_counter() - start
     if hasattr(model, "save"):
         model.save(output_dir / "model.npz")

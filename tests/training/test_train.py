@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from recsys.training.build import ConfigError, check_accelerator, fill_missing
+from recsys.training.checkpoint_eval import evaluate_checkpoint
 from recsys.training.run import train
 from tests.compose import compose_train
 
@@ -33,6 +34,10 @@ def test_default_two_tower_writes_a_complete_run_directory(tmp_path: Path, proce
     meta = pd.read_parquet(tmp_path / "items.parquet")
     assert list(meta.columns[:5]) == ["item_idx", "movieId", "title", "genres", "year"]
     assert len(meta) == data.n_items
+    # eval.py on the best checkpoint reproduces the run's own test metrics exactly
+    reloaded = evaluate_checkpoint(saved["best_checkpoint"], cfg.eval, tmp_path / "eval", ["test"])
+    assert reloaded["test"] == saved["test"]
+    assert (tmp_path / "eval" / "item_embeddings.npy").exists()
 
 
 def test_seeded_cpu_runs_are_deterministic(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
