@@ -27,7 +27,7 @@ class InteractionDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data: SplitData,
-        val_task: FullRankingTask,
+        val_task: FullRankingTask | None,
         batch_size: int = 1024,
         seed: int = 0,
         data_on_device: bool = True,
@@ -70,7 +70,9 @@ class InteractionDataModule(pl.LightningDataModule):
         )
         return self.train_batches
 
-    def val_dataloader(self) -> UserChunks:
+    def val_dataloader(self) -> UserChunks | list:
+        if self.val_task is None:
+            return []
         return UserChunks(self.val_task.users, self.eval_chunk_size, rank=self._rank(), world_size=self._world_size())
 
     def _rank(self) -> int:

@@ -1,0 +1,196 @@
+"""Training throughput: our LightningModule vs a plain PyTorch loop vs the per-row tutorial feed.
+
+All three train the same model (same init) with the same loss; ours and the plain loop consume the
+very same tensor batches (``TensorBatches``); the tutorial feed is a pandas row per
+``Dataset.__getitem__`` through ``DataLoader(batch_size=512, num_workers=4)``. Prints JSON.
+
+    python scripts/bench_training.py                              # bundled data, CPU
+    python scripts/bench_training.py --data synthetic --device cuda --batch-size 16384 \
+        --precision bf16-mixed --loss softmax --epochs 1          # GPU, 25M synthetic
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import time
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+import recsys
+from recsys.data.batches import TensorBatches
+from recsys.lit.datamodule import InteractionDataModule
+from recsys.lit.two_tower_module import TwoTowerModule
+from recsys.losses.outputs import TowerOutputs
+from recsys.training.build import build_loss, build_two_tower
+from recsys.training.run import load_data
+from recsys.utils.compose import compose_config
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _autocast(device: torch.device, precision: str):
+    enabled = precision.startswith("bf16")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def step_fn(model, loss, optimizer, device, precision):
+    def step(user_idx, item_idx, rating):
+        with _autocast(device, precision):
+            user, item = model(user_idx, item_idx, exclude_item_idx=item_idx)
+            out = TowerOutputs(user=user, pos_item=item, rating=rating, pos_item_idx=item_idx, similarity=model.similarity)
+            if loss.needs_negatives:
+                neg_idx = loss.negative_sampler.sample(user_idx.shape[0], device=device)
+                out.neg_item = model.item_embeddings(neg_idx.reshape(-1)).reshape(*neg_idx.shape, -1)
+                out.neg_item_idx = neg_idx
+            if loss.needs_all_items:
+                out.all_items = model.item_embeddings(None)
+            value = loss(out)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        return value
+    return step
+
+
+def plain_loop(model, loss, batches: TensorBatches, device, precision, steps: int, warmup: int) -> float:
+    model = model.to(device).train()
+    loss = loss.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    step = step_fn(model, loss, optimizer, device, precision)
+    done, start = 0, None
+    while done < steps + warmup:
+        for batch in batches:
+            if done == warmup:
+                _sync(device)
+                start = time.perf_counter()
+            step(batch["user_idx"], batch["item_idx"], batch["rating"])
+            done += 1
+            if done == steps + warmup:
+                break
+    _sync(device)
+    return steps * batches.batch_size / (time.perf_counter() - start)
+
+
+class _Timer(pl.Callback):
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.steps = warmup, None, 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup:
+            _sync(module.device)
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, module) -> None:
+        _sync(module.device)
+        self.seconds = time.perf_counter() - self.start
+        self.steps = trainer.global_step - self.warmup
+
+
+def lightning_loop(model, loss, data, batch_size, device, precision, steps, warmup, seed) -> float:
+    module = TwoTowerModule(model, loss, partial(torch.optim.Adam, lr=1e-3), val_task=None)
+    datamodule = InteractionDataModule(data, None, batch_size=batch_size, seed=seed)
+    timer = _Timer(warmup)
+    trainer = pl.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, precision=precision,
+        max_steps=steps + warmup, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False, callbacks=[timer],
+    )
+    trainer.fit(module, datamodule=datamodule)
+    return timer.steps * batch_size / timer.seconds
+
+
+class RowDataset(Dataset):
+    """The common tutorial feed: one pandas row per item."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, index: int):
+        row = self.frame.iloc[index]
+        return int(row.user_idx), int(row.item_idx), float(row.rating)
+
+
+def tutorial_loop(model, loss, data, device, precision, steps, warmup) -> float:
+    frame = pd.DataFrame({"user_idx": data.train.user_idx, "item_idx": data.train.item_idx, "rating": data.train.rating})
+    loader = DataLoader(RowDataset(frame), batch_size=512, shuffle=True, num_workers=4, pin_memory=device.type == "cuda")
+    model = model.to(device).train()
+    loss = loss.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    step = step_fn(model, loss, optimizer, device, precision)
+    done, start = 0, None
+    for users, items, ratings in loader:
+        if done == warmup:
+            _sync(device)
+            start = time.perf_counter()
+        step(users.to(device, non_blocking=True), items.to(device, non_blocking=True), ratings.float().to(device, non_blocking=True))
+        done += 1
+        if done == steps + warmup:
+            break
+    _sync(device)
+    return (done - warmup) * 512 / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="ml_latest_small")
+    parser.add_argument("--data-overrides", nargs="*", default=[])
+    parser.add_argument("--loss", default="softmax")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=60, help="timed steps per pipeline (ours and plain)")
+    parser.add_argument("--epochs", type=float, default=0, help="if > 0, time this many epochs instead of --steps")
+    parser.add_argument("--tutorial-steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--processed-root", default=str(recsys.REPO_ROOT / "data" / "processed"))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    cfg = compose_config("train", ["logger=none", "paths.output_dir=/tmp/bench_training", f"data={args.data}",
+                                   f"data.processed_root={args.processed_root}", f"loss={args.loss}", *args.data_overrides])
+    data = load_data(cfg)
+    steps = args.steps
+    if args.epochs > 0:
+        steps = max(1, int(args.epochs * len(data.train) // args.batch_size))
+    torch.manual_seed(0)
+    model = build_two_tower(cfg.model, data)
+    loss = build_loss(cfg.loss, data)
+    batches = TensorBatches(
+        {"user_idx": torch.from_numpy(data.train.user_idx), "item_idx": torch.from_numpy(data.train.item_idx),
+         "rating": torch.from_numpy(data.train.rating)},
+        batch_size=args.batch_size, drop_last=True, seed=cfg.seed, device=device,
+    )
+    results = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+                    "loadavg": os.getloadavg()},
+        "data": args.data, "train_ratings": len(data.train), "loss": args.loss, "batch_size": args.batch_size,
+        "precision": args.precision, "device": str(device), "timed_steps": steps,
+    }
+    plain = plain_loop(copy.deepcopy(model), copy.deepcopy(loss), batches, device, args.precision, steps, args.warmup)
+    ours = lightning_loop(copy.deepcopy(model), copy.deepcopy(loss), data, args.batch_size, device, args.precision, steps, args.warmup, cfg.seed)
+    tutorial = tutorial_loop(copy.deepcopy(model), copy.deepcopy(loss), data, device, args.precision, args.tutorial_steps, args.warmup)
+    results["samples_per_s"] = {"ours_lightning": round(ours), "plain_pytorch_loop": round(plain), "per_row_dataset_bs512_w4": round(tutorial)}
+    results["ours_vs_plain"] = round(ours / plain, 3)
+    results["ours_vs_per_row"] = round(ours / tutorial, 1)
+    results["epoch_seconds_ours"] = round(len(data.train) / ours, 2)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

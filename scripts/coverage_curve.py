@@ -1,0 +1,193 @@
+"""Coverage curve: how much NDCG@10 each re-ranking strength costs for how much Coverage@10.
+
+Usage:
+    python scripts/coverage_curve.py --run-dir outputs/train/<run>      # a trained two-tower run
+    python scripts/coverage_curve.py --train experiment=two_tower_best  # train one first
+
+The run directory must hold ``config.yaml`` and the exported ``user_embeddings.npy`` /
+``item_embeddings.npy``. Every setting is evaluated on the VALIDATION split; the reported setting
+is chosen on validation only (highest val Coverage@10 among those losing at most
+``--max-ndcg-loss`` of the un-re-ranked val NDCG@10), and its test numbers are reported beside.
+Writes ``experiments/coverage_curve.md`` and ``experiments/coverage_curve.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+import recsys  # noqa: E402
+from recsys.data.interactions import SplitData  # noqa: E402
+from recsys.evaluation.evaluate import build_task, evaluate_vectors  # noqa: E402
+from recsys.evaluation.rerank import MMRReranker, NoRerank, PopularityPenaltyReranker  # noqa: E402
+
+STRENGTHS = (0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+LAMBDAS = (0.95, 0.9, 0.8, 0.7, 0.5, 0.3, 0.1)
+CANDIDATES = (50, 100, 200)
+
+
+def train_run(overrides: list[str], output_dir: Path) -> Path:
+    """Train a two-tower run with ``conf/train.yaml`` + overrides into ``output_dir``."""
+    from recsys.training.run import train
+
+    with initialize_config_dir(config_dir=str(recsys.REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=["logger=none", "trainer.enable_progress_bar=false", f"paths.output_dir={output_dir}", *overrides],
+        )
+    train(cfg)
+    return output_dir
+
+
+def load_run(run_dir: Path) -> tuple[SplitData, torch.Tensor, torch.Tensor, dict]:
+    """The run's data split and exported retrieval vectors (n_users, D), (n_items, D)."""
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    data = SplitData.load(instantiate(cfg.data, _convert_="all").prepare())
+    users = torch.from_numpy(np.load(run_dir / "user_embeddings.npy"))
+    items = torch.from_numpy(np.load(run_dir / "item_embeddings.npy"))
+    return data, users, items, OmegaConf.to_container(cfg.eval)
+
+
+def settings() -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = [("none", NoRerank())]
+    for n in CANDIDATES:
+        out += [(f"popularity_penalty strength={s} candidates={n}", PopularityPenaltyReranker(s, n)) for s in STRENGTHS]
+        out += [(f"mmr lambda_={lam} candidates={n}", MMRReranker(lam, n)) for lam in LAMBDAS]
+    return out
+
+
+def sweep(data: SplitData, users: torch.Tensor, items: torch.Tensor, eval_cfg: dict) -> list[dict]:
+    """Val and test NDCG@10 / Coverage@10 / novelty@10 for every setting."""
+    ks = tuple(eval_cfg["ks"])
+    tasks = {s: build_task(data, s, eval_cfg["relevance_threshold"], ks) for s in ("val", "test")}
+    rows = []
+    for name, reranker in settings():
+        row = {"setting": name, "kind": name.split()[0]}
+        start = time.perf_counter()
+        for split, task in tasks.items():
+            report, _ = evaluate_vectors(task, data, users, items, reranker=reranker)
+            for metric in ("ndcg@10", "recall@10", "coverage@10", "novelty@10"):
+                row[f"{split}/{metric}"] = report.overall[metric]
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+        print(f"{name:50s} val ndcg {row['val/ndcg@10']:.4f} cov {row['val/coverage@10']:.3f}", file=sys.stderr)
+    return rows
+
+
+def choose(rows: list[dict], max_loss: float, min_coverage: float) -> tuple[dict | None, dict]:
+    """On validation: the highest-coverage setting within the NDCG budget (None if none reaches
+    ``min_coverage``), and the closest miss (highest coverage within budget)."""
+    base = rows[0]["val/ndcg@10"]
+    within = [r for r in rows[1:] if r["val/ndcg@10"] >= (1 - max_loss) * base]
+    best = max(within, key=lambda r: r["val/coverage@10"], default=rows[0])
+    return (best if best["val/coverage@10"] >= min_coverage else None), best
+
+
+def plot(rows: list[dict], chosen: dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for kind, marker in (("popularity_penalty", "o"), ("mmr", "s")):
+        for n, style in zip(CANDIDATES, (":", "-", "--")):
+            pts = [r for r in rows if r["kind"] == kind and f"candidates={n}" in r["setting"]]
+            pts = [rows[0], *sorted(pts, key=lambda r: r["val/coverage@10"])]
+            ax.plot([r["val/coverage@10"] for r in pts], [r["val/ndcg@10"] for r in pts], style,
+                    marker=marker, ms=4, label=f"{kind} (N={n})")
+    ax.scatter([rows[0]["val/coverage@10"]], [rows[0]["val/ndcg@10"]], c="k", zorder=5, label="no re-ranking")
+    ax.scatter([chosen["val/coverage@10"]], [chosen["val/ndcg@10"]], s=160, facecolors="none",
+               edgecolors="red", zorder=6, label="chosen on val")
+    ax.axhline(0.95 * rows[0]["val/ndcg@10"], color="grey", ls=":", lw=1, label="-5% NDCG@10")
+    ax.axvline(0.20, color="grey", ls="-.", lw=1, label="Coverage@10 = 20%")
+    ax.set_xlabel("Coverage@10 (validation)")
+    ax.set_ylabel("NDCG@10 (validation)")
+    ax.set_title("Accuracy vs coverage under re-ranking")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(rows: list[dict], chosen: dict | None, best: dict, run_dir: Path, args: argparse.Namespace) -> str:
+    base = rows[0]
+    rel = lambda r, s: r[f"{s}/ndcg@10"] / base[f"{s}/ndcg@10"] - 1  # noqa: E731
+    lines = [
+        "# Coverage curve: re-ranking for catalogue coverage",
+        "",
+        f"Run: `{run_dir}`. Command: `python scripts/coverage_curve.py {' '.join(sys.argv[1:])}`. "
+        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads.",
+        "",
+        "Each setting re-ranks the top-N candidates of the exact full ranking (exclusions applied). "
+        "The setting is chosen on **validation** (highest val Coverage@10 losing at most "
+        f"{args.max_ndcg_loss:.0%} of val NDCG@10); test is reported, never used to choose.",
+        "",
+    ]
+    if chosen is not None:
+        lines.append(
+            f"**Chosen: `{chosen['setting']}`**: val Coverage@10 {chosen['val/coverage@10']:.1%} "
+            f"(from {base['val/coverage@10']:.1%}), val NDCG@10 {rel(chosen, 'val'):+.1%}; test Coverage@10 "
+            f"{chosen['test/coverage@10']:.1%} (from {base['test/coverage@10']:.1%}), test NDCG@10 {rel(chosen, 'test'):+.1%}."
+        )
+    else:
+        lines.append(
+            f"**No setting reaches Coverage@10 >= {args.min_coverage:.0%} within the NDCG budget.** Closest: "
+            f"`{best['setting']}` with val Coverage@10 {best['val/coverage@10']:.1%} (from "
+            f"{base['val/coverage@10']:.1%}), val NDCG@10 {rel(best, 'val'):+.1%}; test Coverage@10 "
+            f"{best['test/coverage@10']:.1%}, test NDCG@10 {rel(best, 'test'):+.1%}."
+        )
+    reaching = [r for r in rows if r["val/coverage@10"] >= args.min_coverage]
+    if reaching:
+        cheapest = max(reaching, key=lambda r: r["val/ndcg@10"])
+        lines.append(
+            f"The cheapest setting reaching val Coverage@10 >= {args.min_coverage:.0%} is `{cheapest['setting']}`: "
+            f"val NDCG@10 {rel(cheapest, 'val'):+.1%} (test {rel(cheapest, 'test'):+.1%})."
+        )
+    lines += [
+        "",
+        "| setting | val NDCG@10 | Δ val | val Cov@10 | val novelty@10 | test NDCG@10 | Δ test | test Cov@10 | test recall@10 | s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        mark = " **(chosen)**" if chosen is not None and r is chosen else ""
+        lines.append(
+            f"| {r['setting']}{mark} | {r['val/ndcg@10']:.4f} | {rel(r, 'val'):+.1%} | {r['val/coverage@10']:.3f} | "
+            f"{r['val/novelty@10']:.3f} | {r['test/ndcg@10']:.4f} | {rel(r, 'test'):+.1%} | "
+            f"{r['test/coverage@10']:.3f} | {r['test/recall@10']:.4f} | {r['seconds']:.1f} |"
+        )
+    lines += ["", "![NDCG@10 vs Coverage@10](coverage_curve.png)", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--run-dir", type=Path, help="a trained run with exported embeddings")
+    group.add_argument("--train", nargs="*", metavar="OVERRIDE", help="train a run first with these overrides")
+    parser.add_argument("--train-dir", type=Path, default=recsys.REPO_ROOT / "outputs" / "coverage_curve" / "run")
+    parser.add_argument("--out", type=Path, default=recsys.REPO_ROOT / "experiments")
+    parser.add_argument("--max-ndcg-loss", type=float, default=0.05)
+    parser.add_argument("--min-coverage", type=float, default=0.20)
+    args = parser.parse_args()
+    run_dir = args.run_dir if args.run_dir is not None else train_run(args.train, args.train_dir)
+    data, users, items, eval_cfg = load_run(run_dir)
+    rows = sweep(data, users, items, eval_cfg)
+    chosen, best = choose(rows, args.max_ndcg_loss, args.min_coverage)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(rows, chosen or best, args.out / "coverage_curve.png")
+    (args.out / "coverage_curve.md").write_text(report(rows, chosen, best, run_dir, args))
+    print(f"wrote {args.out / 'coverage_curve.md'}; chosen: {(chosen or best)['setting']}")
+
+
+if __name__ == "__main__":
+    main()
