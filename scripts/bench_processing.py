@@ -230,6 +230,8 @@ def pandas_features(parts: dict[str, Any], mv: Any, out: Path, st: Stages) -> An
         top = cnt.groupby("user_idx").head(3).groupby("user_idx")["genres"].agg(lambda s: list(s.astype(str)))
         u["top_genres"] = top.reindex(u.index)
         u["top_genres"] = [g if isinstance(g, list) else [] for g in u["top_genres"]]
+        u = u[["rating_mean", "rating_std", "rating_count", "rating_range", "top_genres", "ratings_per_month",
+               "days_since_last"]]  # fmt: skip
         u.reset_index().to_parquet(feat / "users.parquet", index=False)
         pandas_item_features(train, mv).to_parquet(feat / "items.parquet", index=False)
         for name, df in parts.items():

@@ -33,8 +33,11 @@ import recsys  # noqa: E402
 from recsys.data.interactions import SplitData  # noqa: E402
 from recsys.evaluation.evaluate import build_task, evaluate_vectors  # noqa: E402
 from recsys.evaluation.rerank import MMRReranker, NoRerank, PopularityPenaltyReranker  # noqa: E402
+from recsys.evaluation.topk import topk_from_embeddings  # noqa: E402
 
-STRENGTHS = (0.02, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+# penalty strengths in units of the model's score gap (median over val users of the score of the
+# 1st minus the 10th item), so the sweep spans the same trade-off whatever the score scale
+RELATIVE_STRENGTHS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 LAMBDAS = (0.95, 0.9, 0.8, 0.7, 0.5, 0.3, 0.1)
 CANDIDATES = (50, 100, 200)
 
@@ -61,10 +64,23 @@ def load_run(run_dir: Path) -> tuple[SplitData, torch.Tensor, torch.Tensor, dict
     return data, users, items, OmegaConf.to_container(cfg.eval)
 
 
-def settings() -> list[tuple[str, object]]:
+def score_gap(task, users: torch.Tensor, items: torch.Tensor) -> float:
+    """Median over the task's users of score(1st item) - score(10th item), exclusions applied."""
+    catalog_vectors = items[torch.as_tensor(task.catalog)]
+    u = users[task.users]
+    top = topk_from_embeddings(u, catalog_vectors, 10, exclude=task.exclude[task.users.numpy()])
+    first = (u * catalog_vectors[top[:, 0]]).sum(dim=1)
+    tenth = (u * catalog_vectors[top[:, 9]]).sum(dim=1)
+    return float((first - tenth).median())
+
+
+def settings(gap: float) -> list[tuple[str, object]]:
     out: list[tuple[str, object]] = [("none", NoRerank())]
     for n in CANDIDATES:
-        out += [(f"popularity_penalty strength={s} candidates={n}", PopularityPenaltyReranker(s, n)) for s in STRENGTHS]
+        out += [
+            (f"popularity_penalty strength={r * gap:.3g} ({r}x gap) candidates={n}", PopularityPenaltyReranker(r * gap, n))
+            for r in RELATIVE_STRENGTHS
+        ]
         out += [(f"mmr lambda_={lam} candidates={n}", MMRReranker(lam, n)) for lam in LAMBDAS]
     return out
 
@@ -73,8 +89,10 @@ def sweep(data: SplitData, users: torch.Tensor, items: torch.Tensor, eval_cfg: d
     """Val and test NDCG@10 / Coverage@10 / novelty@10 for every setting."""
     ks = tuple(eval_cfg["ks"])
     tasks = {s: build_task(data, s, eval_cfg["relevance_threshold"], ks) for s in ("val", "test")}
+    gap = score_gap(tasks["val"], users, items)
+    print(f"score gap (1st - 10th, median over val users): {gap:.4g}", file=sys.stderr)
     rows = []
-    for name, reranker in settings():
+    for name, reranker in settings(gap):
         row = {"setting": name, "kind": name.split()[0]}
         start = time.perf_counter()
         for split, task in tasks.items():
@@ -129,6 +147,8 @@ def report(rows: list[dict], chosen: dict | None, best: dict, run_dir: Path, arg
         f"torch {torch.__version__}, {torch.get_num_threads()} threads.",
         "",
         "Each setting re-ranks the top-N candidates of the exact full ranking (exclusions applied). "
+        "Popularity-penalty strengths are multiples of the model's median val score gap between its 1st "
+        "and 10th item, so the sweep adapts to the score scale. MMR's relevance is min-max normalised per user. "
         "The setting is chosen on **validation** (highest val Coverage@10 losing at most "
         f"{args.max_ndcg_loss:.0%} of val NDCG@10); test is reported, never used to choose.",
         "",

@@ -31,9 +31,11 @@ def _per_user_rank_split(source: str, order_by: str, test_fraction: float, val_f
                  THEN 'val'
                ELSE 'train' END AS split
         FROM (
-          SELECT *, row_number() OVER (PARTITION BY user_idx ORDER BY {order_by}) AS k,
-                 count(*) OVER (PARTITION BY user_idx) AS n
+          SELECT *, row_number() OVER w AS k, count(*) OVER w AS n
           FROM {source}
+          -- one window (one sort) for both: row_number ignores the frame, count sees the partition
+          WINDOW w AS (PARTITION BY user_idx ORDER BY {order_by}
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
         )
     """
 

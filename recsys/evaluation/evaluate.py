@@ -11,7 +11,7 @@ import torch
 from recsys.data.interactions import SplitData
 from recsys.evaluation.full_ranking import FullRankingTask, restrict_columns
 from recsys.evaluation.metrics import RankingReport, ranking_metrics
-from recsys.evaluation.rerank import NoRerank
+from recsys.evaluation.rerank import NoRerank, Reranker
 from recsys.evaluation.topk import topk_from_embeddings, topk_from_scorer
 
 _RERANK_CHUNK = 1024  # users re-ranked at once: MMR holds (chunk, candidates, D) vectors
@@ -67,12 +67,12 @@ def interaction_item_vectors(data: SplitData, catalog: np.ndarray, dim: int = 64
     return torch.from_numpy((vt.T * sv).astype(np.float32))
 
 
-def _wants_rerank(reranker: object | None) -> bool:
+def _wants_rerank(reranker: Reranker | None) -> bool:
     return reranker is not None and not isinstance(reranker, NoRerank)
 
 
 def _apply_rerank(
-    reranker: object,
+    reranker: Reranker,
     task: FullRankingTask,
     data: SplitData,
     candidates: torch.Tensor,
@@ -103,7 +103,7 @@ def evaluate_vectors(
     user_vectors: torch.Tensor,
     item_vectors: torch.Tensor,
     chunk_size: int = 4096,
-    reranker: object | None = None,
+    reranker: Reranker | None = None,
 ) -> tuple[RankingReport, torch.Tensor]:
     """Rank the catalogue by inner product for every evaluated user.
 
@@ -143,7 +143,7 @@ def evaluate_scorer(
     data: SplitData,
     score_fn: Callable[[torch.Tensor], torch.Tensor],
     chunk_size: int = 1024,
-    reranker: object | None = None,
+    reranker: Reranker | None = None,
     item_vectors: torch.Tensor | None = None,
 ) -> tuple[RankingReport, torch.Tensor]:
     """Like :func:`evaluate_vectors` for models that give a (B, n_items) score matrix.

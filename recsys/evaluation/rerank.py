@@ -13,11 +13,26 @@ applied), gathers their scores and calls ``rerank`` (see ``recsys/evaluation/eva
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 import torch
 from torch import Tensor
 
 _NEG_INF = float("-inf")
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """The interface every re-ranker implements (one constructor shape: settings + ``candidates``)."""
+
+    candidates: int
+
+    def rerank(
+        self, candidates: Tensor, scores: Tensor, k: int, item_vectors: Tensor, item_popularity: np.ndarray
+    ) -> Tensor:
+        """(U, N) candidate catalogue positions sorted by score, their (U, N) scores -> (U, k)."""
+        ...
 
 
 def _check(candidates: Tensor, scores: Tensor, k: int) -> None:

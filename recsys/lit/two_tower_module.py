@@ -111,8 +111,9 @@ class TwoTowerModule(pl.LightningModule):
         if self.val_task is None:
             return
         for name, metric in self.val_metrics.items():
-            self.log(f"val/{name}", metric.compute(), prog_bar=name in ("ndcg@10", "recall@10"), sync_dist=False)
-            metric.reset()
+            # Logging the metric object lets Lightning compute it (synchronised across DDP ranks,
+            # each metric a user-weighted mean, so equal to a single process) and reset it.
+            self.log(f"val/{name}", metric, prog_bar=name in ("ndcg@10", "recall@10"))
         self._catalog_vectors = None
 
     # --------------------------------------------------------------- optimizers

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 
 import recsys
 from recsys.evaluation.evaluate import build_task, evaluate_scorer, evaluate_vectors
-from recsys.evaluation.rerank import MMRReranker, NoRerank, PopularityPenaltyReranker
+from recsys.evaluation.rerank import MMRReranker, NoRerank, PopularityPenaltyReranker, Reranker
 
 RERANKERS = [NoRerank(candidates=5), MMRReranker(0.5, candidates=5), PopularityPenaltyReranker(0.5, candidates=5)]
 
@@ -67,7 +67,7 @@ def test_configs_instantiate_with_one_interface(option: str) -> None:
     from omegaconf import OmegaConf
 
     reranker = instantiate(OmegaConf.load(recsys.REPO_ROOT / "conf" / "rerank" / f"{option}.yaml"))
-    assert reranker.candidates == 100
+    assert isinstance(reranker, Reranker) and reranker.candidates == 100
     top = reranker.rerank(torch.tensor([[0, 1, 2]]), torch.tensor([[0.9, 0.85, 0.7]]), 2, VECTORS, POPULARITY)
     assert top.shape == (1, 2)
 
