@@ -160,6 +160,8 @@ def main() -> None:
     parser.add_argument("--processed-root", default=str(recsys.REPO_ROOT / "data" / "processed"))
     args = parser.parse_args()
     device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # as train.py does (float32_matmul_precision)
     cfg = compose_config("train", ["logger=none", "paths.output_dir=/tmp/bench_training", f"data={args.data}",
                                    f"data.processed_root={args.processed_root}", f"loss={args.loss}", *args.data_overrides])
     data = load_data(cfg)

@@ -42,15 +42,17 @@ class InBatchSoftmaxLoss(TowerLoss):
 
     def logits(self, out: TowerOutputs) -> torch.Tensor:
         """Corrected and masked logits (B, B); the diagonal holds the positives."""
-        logits = out.similarity.matrix(out.user, out.pos_item) / self.temperature
         idx = out.pos_item_idx
+        bias = None
         if self.logq_correction:
             if self.item_log_q.numel() == 0:
                 raise RuntimeError("logq_correction=True: call setup(item_counts) first")
-            logits = logits - self.item_log_q.to(idx.device)[idx].unsqueeze(0)
+            bias = -self.item_log_q.to(idx.device)[idx].unsqueeze(0)
+        # One fused pass for similarity / temperature - log q: the (B, B) matrix dominates the step.
+        logits = out.similarity.matrix(out.user, out.pos_item, scale=1.0 / self.temperature, bias=bias)
         same = idx.unsqueeze(0) == idx.unsqueeze(1)
         same.fill_diagonal_(False)
-        return logits.masked_fill(same, float("-inf"))
+        return logits.masked_fill_(same, float("-inf"))
 
     def forward(self, out: TowerOutputs) -> torch.Tensor:
         """Scalar cross-entropy (computed in float32)."""
@@ -122,7 +124,7 @@ class FullSoftmaxLoss(TowerLoss):
         """Logits (B, I) over the catalog."""
         if out.all_items is None:
             raise ValueError("FullSoftmaxLoss needs TowerOutputs.all_items")
-        return out.similarity.matrix(out.user, out.all_items) / self.temperature
+        return out.similarity.matrix(out.user, out.all_items, scale=1.0 / self.temperature)
 
     def forward(self, out: TowerOutputs) -> torch.Tensor:
         """Scalar cross-entropy with ``pos_item_idx`` as labels (computed in float32)."""

@@ -49,9 +49,18 @@ class CosineSimilarity(nn.Module):
         """Score (B, D) against (B, D) row by row; returns (B,)."""
         return (self.prepare(a) * self.prepare(b)).sum(-1) / self.temperature
 
-    def matrix(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Score (B, D) against (M, D); returns (B, M)."""
-        return self.prepare(a) @ self.prepare(b).T / self.temperature
+    def matrix(
+        self, a: torch.Tensor, b: torch.Tensor, scale: float = 1.0, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Score (B, D) against (M, D); returns ``scale * scores + bias`` of shape (B, M).
+
+        ``scale`` and ``bias`` (broadcastable to (B, M)) are fused into one matrix product, so
+        a softmax loss over a large (B, M) matrix makes one pass instead of three.
+        """
+        alpha = scale / self.temperature
+        if bias is None:
+            return torch.mm(self.prepare(a), self.prepare(b).T) * alpha
+        return torch.addmm(bias, self.prepare(a), self.prepare(b).T, alpha=alpha)
 
     def batched(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Score (B, D) against per-row candidates (B, N, D); returns (B, N)."""
@@ -77,9 +86,13 @@ class DotSimilarity(nn.Module):
         """Score (B, D) against (B, D) row by row; returns (B,)."""
         return (a * b).sum(-1)
 
-    def matrix(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Score (B, D) against (M, D); returns (B, M)."""
-        return a @ b.T
+    def matrix(
+        self, a: torch.Tensor, b: torch.Tensor, scale: float = 1.0, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Score (B, D) against (M, D); returns ``scale * scores + bias`` of shape (B, M)."""
+        if bias is None:
+            return torch.mm(a, b.T) * scale if scale != 1.0 else a @ b.T
+        return torch.addmm(bias, a, b.T, alpha=scale)
 
     def batched(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Score (B, D) against per-row candidates (B, N, D); returns (B, N)."""

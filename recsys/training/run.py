@@ -66,6 +66,8 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
 def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train with Lightning, reload the best checkpoint, evaluate val and test, export."""
     check_accelerator(cfg.trainer)
+    if torch.cuda.is_available():  # TF32 tensor cores for the float32 parts (softmax logits)
+        torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "high"))
     model = build_two_tower(cfg.model, data)
     loss = build_loss(cfg.loss, data)
     ks = tuple(cfg.eval.ks)

@@ -124,3 +124,16 @@ def test_scorer_hook_matches_vectors(bundled_split) -> None:
     report, topk = evaluate_scorer(task, data, lambda u: users[u] @ items.T, reranker=MMRReranker(0.5, 30))
     assert topk.shape == (len(task.users), 10) and 0 < report.overall["coverage@10"] <= 1
     _exclusions_respected(task, topk)
+
+
+def test_train_applies_the_configured_reranker(tmp_path, processed_root, bundled_dataset) -> None:
+    from recsys.training.run import train
+    from tests.compose import compose_train
+
+    plain, _ = train(compose_train(tmp_path / "plain", processed_root, ["model=popularity"]))
+    penalised, _ = train(compose_train(
+        tmp_path / "penalty", processed_root, ["model=popularity", "rerank=popularity_penalty", "rerank.strength=1000"]
+    ))
+    for split in ("val", "test"):
+        assert penalised[split]["coverage@10"] > plain[split]["coverage@10"]
+        assert penalised[split]["novelty@10"] < plain[split]["novelty@10"]

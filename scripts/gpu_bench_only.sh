@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Re-run only the 25M throughput part of scripts/gpu_check.sh (after a change to the hot path).
+set -uo pipefail
+OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 WANDB_MODE=disabled
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD
+nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/gpu.txt"
+python3 -c "
+from recsys.data.prepare import prepare_dataset
+prepare_dataset('synthetic', ['data.raw_root=/tmp/syn_raw', 'data.processed_root=/tmp/syn_proc'])" > /dev/null 2>&1
+for bs in 16384; do
+python3 scripts/bench_training.py --data synthetic --data-overrides data.raw_root=/tmp/syn_raw \
+  --processed-root /tmp/syn_proc --device cuda --batch-size $bs --precision bf16-mixed --loss softmax \
+  --epochs 1 --tutorial-steps 200 --warmup 10 2>&1 | grep -A40 '^{' | tee "$OUT/bench_training_gpu_bs$bs.json"
+done
