@@ -36,22 +36,28 @@ def dataset_statistics(con: duckdb.DuckDBPyConnection, ratings: str) -> dict[str
 
 
 def split_statistics(con: duckdb.DuckDBPyConnection, split_dir: Path) -> dict[str, Any]:
-    """Per-split counts: ratings, users, items, and test/val users and items unseen in train."""
-    parts = {name: f"read_parquet('{split_dir / (name + '.parquet')}')" for name in ("train", "val", "test")}
+    """Per-split counts: ratings, users, items, and val/test users and items unseen in train.
+
+    Distinct users and items of each part are collected once (small tables); the unseen counts are
+    anti-joins of those against train's, so the three Parquet files are each read once.
+    """
     out: dict[str, Any] = {}
-    for name, source in parts.items():
-        n_ratings, n_users, n_items = con.execute(
-            f"SELECT count(*), count(DISTINCT user_idx), count(DISTINCT item_idx) FROM {source}"
-        ).fetchone()
+    for name in ("train", "val", "test"):
+        source = f"read_parquet('{split_dir / (name + '.parquet')}')"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_users AS SELECT DISTINCT user_idx FROM {source}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_items AS SELECT DISTINCT item_idx FROM {source}")
+        n_ratings = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+        n_users = con.execute(f"SELECT count(*) FROM {name}_users").fetchone()[0]
+        n_items = con.execute(f"SELECT count(*) FROM {name}_items").fetchone()[0]
         out[name] = {"n_ratings": int(n_ratings), "n_users": int(n_users), "n_items": int(n_items)}
     for name in ("val", "test"):
-        cold_users, cold_items = con.execute(
-            f"""
-            SELECT count(DISTINCT user_idx) FILTER (WHERE user_idx NOT IN (SELECT user_idx FROM {parts['train']})),
-                   count(DISTINCT item_idx) FILTER (WHERE item_idx NOT IN (SELECT item_idx FROM {parts['train']}))
-            FROM {parts[name]}
-            """
-        ).fetchone()
-        out[name]["users_not_in_train"] = int(cold_users)
-        out[name]["items_not_in_train"] = int(cold_items)
+        out[name]["users_not_in_train"] = int(
+            con.execute(f"SELECT count(*) FROM {name}_users ANTI JOIN train_users USING (user_idx)").fetchone()[0]
+        )
+        out[name]["items_not_in_train"] = int(
+            con.execute(f"SELECT count(*) FROM {name}_items ANTI JOIN train_items USING (item_idx)").fetchone()[0]
+        )
+    for name in ("train", "val", "test"):
+        con.execute(f"DROP TABLE {name}_users")
+        con.execute(f"DROP TABLE {name}_items")
     return out
