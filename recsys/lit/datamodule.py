@@ -22,6 +22,9 @@ class InteractionDataModule(pl.LightningDataModule):
             otherwise they stay on the CPU, pinned, and batches are copied non-blocking.
         eval_chunk_size: users per validation step.
         drop_last: drop the last incomplete training batch.
+        min_positive_rating: train only on ratings at or above it (``None``: every rating). Ranking
+            losses then learn from liked movies, as evaluation counts them; the excluded and
+            history items still include every training rating.
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class InteractionDataModule(pl.LightningDataModule):
         data_on_device: bool = True,
         eval_chunk_size: int = 4096,
         drop_last: bool = True,
+        min_positive_rating: float | None = None,
     ) -> None:
         super().__init__()
         self.data = data
@@ -42,6 +46,7 @@ class InteractionDataModule(pl.LightningDataModule):
         self.data_on_device = data_on_device
         self.eval_chunk_size = eval_chunk_size
         self.drop_last = drop_last
+        self.min_positive_rating = min_positive_rating
         self.train_batches: TensorBatches | None = None
 
     def _device(self) -> torch.device:
@@ -51,13 +56,17 @@ class InteractionDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         train = self.data.train
+        keep = slice(None) if self.min_positive_rating is None else train.rating >= self.min_positive_rating
         device = self._device() if self.data_on_device else torch.device("cpu")
-        batch_size = min(self.batch_size, max(1, len(train) // max(1, self._world_size())))
+        n_rows = len(train.user_idx[keep])
+        if n_rows == 0:
+            raise ValueError(f"no training rating is >= min_positive_rating={self.min_positive_rating}")
+        batch_size = min(self.batch_size, max(1, n_rows // max(1, self._world_size())))
         self.train_batches = TensorBatches(
             {
-                "user_idx": torch.from_numpy(train.user_idx),
-                "item_idx": torch.from_numpy(train.item_idx),
-                "rating": torch.from_numpy(train.rating),
+                "user_idx": torch.from_numpy(train.user_idx[keep]),
+                "item_idx": torch.from_numpy(train.item_idx[keep]),
+                "rating": torch.from_numpy(train.rating[keep]),
             },
             batch_size=batch_size,
             shuffle=True,

@@ -80,7 +80,12 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
         val_task=val_task,
     )
     datamodule = InteractionDataModule(
-        data, val_task, batch_size=cfg.batch_size, seed=cfg.seed, eval_chunk_size=cfg.eval.chunk_size
+        data,
+        val_task,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        eval_chunk_size=cfg.eval.chunk_size,
+        min_positive_rating=cfg.get("min_positive_rating"),
     )
     callbacks = build_callbacks(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"))
