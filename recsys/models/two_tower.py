@@ -35,7 +35,10 @@ class TwoTower(nn.Module):
         super().__init__()
         if user_tower.output_dim != item_tower.output_dim:
             raise ValueError(
-                f"tower output dims differ: user {user_tower.output_dim}, item {item_tower.output_dim}"
+                f"tower output dims differ: user {user_tower.output_dim}, item {item_tower.output_dim}; "
+                "make the last of user_tower.hidden_dims and item_tower.hidden_dims equal (with "
+                "hidden_dims=[] a tower outputs its input: embedding_dim, plus feature_projection_dim "
+                "when it has features; set features=null to drop them)"
             )
         self.user_tower = user_tower
         self.item_tower = item_tower
