@@ -98,9 +98,10 @@ class SplitData:
             genres=genres,
         )
 
-    def item_counts(self) -> np.ndarray:
-        """Training interactions per item, shape (n_items,)."""
-        return np.bincount(self.train.item_idx, minlength=self.n_items).astype(np.int64)
+    def item_counts(self, min_rating: float | None = None) -> np.ndarray:
+        """Training interactions per item (only ratings >= ``min_rating`` if given), shape (n_items,)."""
+        items = self.train.item_idx if min_rating is None else self.train.item_idx[self.train.rating >= min_rating]
+        return np.bincount(items, minlength=self.n_items).astype(np.int64)
 
     def user_counts(self) -> np.ndarray:
         """Training interactions per user, shape (n_users,)."""

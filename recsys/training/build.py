@@ -75,10 +75,11 @@ def build_two_tower(model_cfg: DictConfig, data: SplitData) -> torch.nn.Module:
     return instantiate(model_cfg, user_tower=user_tower, item_tower=item_tower)
 
 
-def build_loss(loss_cfg: DictConfig, data: SplitData) -> torch.nn.Module:
-    """Instantiate the loss and give it (and its negative sampler) the training item counts."""
+def build_loss(loss_cfg: DictConfig, data: SplitData, min_positive_rating: float | None = None) -> torch.nn.Module:
+    """Instantiate the loss and give it (and its negative sampler) the item counts of the rows it
+    trains on (ratings >= ``min_positive_rating`` when set), which log-Q corrections assume."""
     loss = instantiate(loss_cfg)
-    loss.setup(torch.from_numpy(data.item_counts()).float())
+    loss.setup(torch.from_numpy(data.item_counts(min_positive_rating)).float())
     return loss
 
 

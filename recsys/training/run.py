@@ -69,7 +69,7 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
     if torch.cuda.is_available():  # TF32 tensor cores for the float32 parts (softmax logits)
         torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "high"))
     model = build_two_tower(cfg.model, data)
-    loss = build_loss(cfg.loss, data)
+    loss = build_loss(cfg.loss, data, cfg.get("min_positive_rating"))
     ks = tuple(cfg.eval.ks)
     val_task = build_task(data, "val", cfg.eval.relevance_threshold, ks, cfg.eval.backend)
     module = TwoTowerModule(
