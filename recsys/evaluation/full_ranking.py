@@ -14,6 +14,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.evaluation.metrics import ranking_metrics
+from recsys.evaluation.protocol import EvaluationProtocol
 from recsys.evaluation.topk import topk_from_embeddings
 
 
@@ -62,19 +63,10 @@ class FullRankingTask:
             held_out: (user_idx, item_idx, rating) of the split to evaluate.
             relevance_threshold: ratings at or above it are relevant; None = every held-out item.
         """
-        def csr(users: np.ndarray, items: np.ndarray) -> sp.csr_matrix:
-            data = np.ones(len(users), dtype=np.float32)
-            matrix = sp.csr_matrix((data, (users, items)), shape=(n_users, n_items))
-            matrix.sum_duplicates()
-            matrix.data[:] = 1.0
-            return matrix
-
-        exclude = restrict_columns(
-            csr(np.concatenate([u for u, _ in exclude_parts]), np.concatenate([i for _, i in exclude_parts])), catalog
-        )
+        protocol = EvaluationProtocol(relevance_threshold=relevance_threshold)
+        exclude = restrict_columns(protocol.build_exclude(n_users, n_items, *exclude_parts), catalog)
         users, items, ratings = held_out
-        keep = np.ones(len(users), dtype=bool) if relevance_threshold is None else ratings >= relevance_threshold
-        relevant = restrict_columns(csr(users[keep], items[keep]), catalog)
+        relevant = restrict_columns(protocol.build_relevant(users, items, ratings, n_users, n_items), catalog)
         counts = np.diff(relevant.indptr)
         evaluated = np.flatnonzero(counts > 0)
         with_held_out = np.unique(users)
