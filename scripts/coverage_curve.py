@@ -87,8 +87,8 @@ def settings(gap: float) -> list[tuple[str, object]]:
 
 def sweep(data: SplitData, users: torch.Tensor, items: torch.Tensor, eval_cfg: dict) -> list[dict]:
     """Val and test NDCG@10 / Coverage@10 / novelty@10 for every setting."""
-    ks = tuple(eval_cfg["ks"])
-    tasks = {s: build_task(data, s, eval_cfg["relevance_threshold"], ks) for s in ("val", "test")}
+    protocol = instantiate(eval_cfg)
+    tasks = {s: build_task(data, s, protocol) for s in ("val", "test")}
     gap = score_gap(tasks["val"], users, items)
     print(f"score gap (1st - 10th, median over val users): {gap:.4g}", file=sys.stderr)
     rows = []

@@ -11,16 +11,21 @@ import torch
 from recsys.data.interactions import SplitData
 from recsys.evaluation.full_ranking import FullRankingTask, restrict_columns
 from recsys.evaluation.metrics import RankingReport, ranking_metrics
+from recsys.evaluation.protocol import EvaluationProtocol
 from recsys.evaluation.rerank import NoRerank, Reranker
 from recsys.evaluation.topk import topk_from_embeddings, topk_from_scorer
 
 _RERANK_CHUNK = 1024  # users re-ranked at once: MMR holds (chunk, candidates, D) vectors
 
 
-def build_task(
-    data: SplitData, split: str, relevance_threshold: float | None, ks: tuple[int, ...], backend: str = "torch"
-) -> FullRankingTask:
-    """The ranking task of ``split`` ("val" or "test"): train (and val for test) excluded."""
+def build_task(data: SplitData, split: str, protocol: EvaluationProtocol | None = None) -> FullRankingTask:
+    """The ranking task of ``split`` ("val" or "test"): train (and val for test) excluded.
+
+    Args:
+        protocol: the evaluation settings (``instantiate(cfg.eval)``); default ``EvaluationProtocol()``.
+    """
+    if split not in ("val", "test"):
+        raise ValueError(f"split must be 'val' or 'test', got {split!r}")
     parts = [(data.train.user_idx, data.train.item_idx)]
     if split == "test":
         parts.append((data.val.user_idx, data.val.item_idx))
@@ -31,9 +36,7 @@ def build_task(
         catalog=data.catalog(),
         exclude_parts=parts,
         held_out=(held.user_idx, held.item_idx, held.rating),
-        relevance_threshold=relevance_threshold,
-        ks=ks,
-        backend=backend,
+        protocol=protocol if protocol is not None else EvaluationProtocol(),
     )
 
 
@@ -47,6 +50,7 @@ def _report(task: FullRankingTask, topk: torch.Tensor, data: SplitData) -> Ranki
         n_catalog=len(task.catalog),
         item_popularity=popularity,
         user_activity=data.user_counts()[users],
+        activity_buckets=task.activity_buckets,
     )
     report.overall["n_users_skipped"] = task.n_users_skipped
     return report
@@ -102,7 +106,7 @@ def evaluate_vectors(
     data: SplitData,
     user_vectors: torch.Tensor,
     item_vectors: torch.Tensor,
-    chunk_size: int = 4096,
+    chunk_size: int | None = None,
     reranker: Reranker | None = None,
 ) -> tuple[RankingReport, torch.Tensor]:
     """Rank the catalogue by inner product for every evaluated user.
@@ -110,6 +114,7 @@ def evaluate_vectors(
     Args:
         user_vectors: (n_users, D) retrieval vectors of all users.
         item_vectors: (n_items, D) retrieval vectors of all items (catalogue rows are used).
+        chunk_size: users scored at once (default: the task's).
         reranker: optional re-ranker (``recsys.evaluation.rerank``): the top
             ``reranker.candidates`` items are retrieved, scored by inner product and re-ranked.
 
@@ -127,7 +132,7 @@ def evaluate_vectors(
         max(reranker.candidates, max(task.ks)) if rerank else max(task.ks),
         exclude=task.exclude[task.users.numpy()],
         backend=task.backend,
-        chunk_size=chunk_size,
+        chunk_size=chunk_size or task.chunk_size,
     )
     if rerank:
         def inner_products(start: int, stop: int) -> torch.Tensor:
@@ -142,7 +147,7 @@ def evaluate_scorer(
     task: FullRankingTask,
     data: SplitData,
     score_fn: Callable[[torch.Tensor], torch.Tensor],
-    chunk_size: int = 1024,
+    chunk_size: int | None = None,
     reranker: Reranker | None = None,
     item_vectors: torch.Tensor | None = None,
 ) -> tuple[RankingReport, torch.Tensor]:
@@ -160,7 +165,7 @@ def evaluate_scorer(
     users = task.users
     rerank = _wants_rerank(reranker)
     k = max(reranker.candidates, max(task.ks)) if rerank else max(task.ks)
-    topk = topk_from_scorer(catalog_scores, users, k, exclude=task.exclude, chunk_size=chunk_size)
+    topk = topk_from_scorer(catalog_scores, users, k, exclude=task.exclude, chunk_size=chunk_size or task.chunk_size)
     if rerank:
         def gathered(start: int, stop: int) -> torch.Tensor:  # score_fn is called a second time
             scores = catalog_scores(users[start:stop]).double()

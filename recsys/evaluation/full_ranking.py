@@ -34,6 +34,9 @@ class FullRankingTask:
         users: users with at least one relevant item, LongTensor (U_eval,).
         ks: cut-offs.
         n_users_skipped: users with held-out ratings but no relevant catalogue item.
+        backend: top-k backend of embedding models (``"torch"`` or ``"faiss"``).
+        chunk_size: users scored at once.
+        activity_buckets: edges on users' training counts for the per-bucket breakdown.
     """
 
     catalog: np.ndarray
@@ -43,6 +46,8 @@ class FullRankingTask:
     ks: tuple[int, ...]
     n_users_skipped: int = 0
     backend: str = "torch"
+    chunk_size: int = 4096
+    activity_buckets: tuple[int, ...] = (5, 20, 100)
 
     @classmethod
     def build(
@@ -52,18 +57,15 @@ class FullRankingTask:
         catalog: np.ndarray,
         exclude_parts: list[tuple[np.ndarray, np.ndarray]],
         held_out: tuple[np.ndarray, np.ndarray, np.ndarray],
-        relevance_threshold: float | None,
-        ks: tuple[int, ...] = (5, 10, 20),
-        backend: str = "torch",
+        protocol: EvaluationProtocol,
     ) -> FullRankingTask:
         """Build the task from index arrays.
 
         Args:
             exclude_parts: (user_idx, item_idx) arrays of the splits to exclude.
             held_out: (user_idx, item_idx, rating) of the split to evaluate.
-            relevance_threshold: ratings at or above it are relevant; None = every held-out item.
+            protocol: relevance threshold, cut-offs, backend, chunk size and activity buckets.
         """
-        protocol = EvaluationProtocol(relevance_threshold=relevance_threshold)
         exclude = restrict_columns(protocol.build_exclude(n_users, n_items, *exclude_parts), catalog)
         users, items, ratings = held_out
         relevant = restrict_columns(protocol.build_relevant(users, items, ratings, n_users, n_items), catalog)
@@ -75,9 +77,11 @@ class FullRankingTask:
             exclude=exclude,
             relevant=relevant,
             users=torch.from_numpy(evaluated.astype(np.int64)),
-            ks=tuple(ks),
+            ks=protocol.ks,
             n_users_skipped=int(len(with_held_out) - len(evaluated)),
-            backend=backend,
+            backend=protocol.backend,
+            chunk_size=protocol.chunk_size,
+            activity_buckets=protocol.activity_buckets,
         )
 
     def chunk_metrics(

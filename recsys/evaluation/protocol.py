@@ -1,20 +1,19 @@
 """Full-ranking evaluation protocol: what counts as relevant, what is excluded, and the cut-offs.
 
-Plain numpy/torch/scipy in and out, so that it does not depend on how the data are loaded.
+The settings of ``conf/eval/*.yaml`` (instantiated by ``train()``, ``eval.py`` and the scripts)
+and the builders of the relevance and exclusion matrices; plain numpy/scipy in and out, so that
+it does not depend on how the data are loaded. ``recsys.evaluation.evaluate.build_task`` turns a
+protocol and a data split into a :class:`~recsys.evaluation.full_ranking.FullRankingTask`, and
+``evaluate_vectors`` / ``evaluate_scorer`` are the one driver every model goes through.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from torch import Tensor
-
-from recsys.evaluation.metrics import RankingReport, ranking_metrics
-from recsys.evaluation.topk import topk_from_embeddings, topk_from_scorer
 
 ArrayLike = np.ndarray | Tensor
 
@@ -43,8 +42,9 @@ class EvaluationProtocol:
         backend: ``"torch"`` or ``"faiss"`` for embedding models.
         chunk_size: users scored at once.
         activity_buckets: edges on users' training counts for the per-bucket breakdown.
-        catalog_only: rank only catalog items (seen in training); items never trained on are
-            never recommended, as they can never be relevant either.
+
+    The catalogue ranked is always the items seen in training: an item never trained on can
+    neither be recommended nor be relevant.
     """
 
     relevance_threshold: float | None = 4.0
@@ -52,7 +52,14 @@ class EvaluationProtocol:
     backend: str = "torch"
     chunk_size: int = 4096
     activity_buckets: tuple[int, ...] = (5, 20, 100)
-    catalog_only: bool = True
+
+    def __post_init__(self) -> None:  # YAML lists become tuples (the dataclass is frozen)
+        object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
+        object.__setattr__(self, "activity_buckets", tuple(int(b) for b in self.activity_buckets))
+        if not self.ks or min(self.ks) <= 0:
+            raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
+        if self.backend not in ("torch", "faiss"):
+            raise ValueError(f"backend must be 'torch' or 'faiss', got {self.backend!r}")
 
     def build_relevant(
         self,
@@ -98,83 +105,3 @@ class EvaluationProtocol:
         users = np.concatenate([_np(u).astype(np.int64) for u, _ in splits_user_item])
         items = np.concatenate([_np(i).astype(np.int64) for _, i in splits_user_item])
         return _indicator(users, items, n_users, n_items)
-
-    def _context(self, train, n_users: int, n_items: int, item_popularity):
-        """Training counts per user and item, the catalog, and the users worth ranking."""
-        tu, ti = (_np(a).astype(np.int64) for a in train)
-        activity = np.bincount(tu, minlength=n_users)
-        item_count = np.bincount(ti, minlength=n_items)
-        pop = item_count if item_popularity is None else _np(item_popularity)
-        return activity, pop, item_count > 0
-
-    def _report(self, topk, relevant, users, n_catalog, pop, activity) -> RankingReport:
-        full = np.full((relevant.shape[0], topk.shape[1]), -1, dtype=np.int64)
-        full[users] = topk
-        return ranking_metrics(
-            full, relevant, self.ks, n_catalog, pop, activity, self.activity_buckets
-        )
-
-    def evaluate_embeddings(
-        self,
-        user_emb: Tensor,
-        item_emb: Tensor,
-        train: tuple[ArrayLike, ArrayLike],
-        exclude: sp.csr_matrix | None,
-        relevant: sp.csr_matrix,
-        item_popularity: ArrayLike | None = None,
-    ) -> RankingReport:
-        """Evaluate an embedding model by exact inner-product top-k.
-
-        Args:
-            user_emb: (U, D) embeddings; item_emb: (I, D).
-            train: ``(users (N,), items (N,))`` training pairs: activity, popularity, catalog.
-            exclude: (U, I) CSR of items not to recommend (see ``build_exclude``).
-            relevant: (U, I) CSR (see ``build_relevant``).
-            item_popularity: (I,) popularity for novelty; defaults to training counts.
-
-        Returns:
-            RankingReport; only users with relevant items are ranked.
-        """
-        n_users, n_items = relevant.shape
-        activity, pop, catalog = self._context(train, n_users, n_items, item_popularity)
-        users = np.nonzero(np.diff(relevant.indptr) > 0)[0]
-        cols = np.nonzero(catalog)[0] if self.catalog_only else np.arange(n_items)
-        excl = exclude[users][:, cols] if exclude is not None else None
-        rows_t = torch.from_numpy(users).to(user_emb.device)
-        cols_t = torch.from_numpy(cols).to(item_emb.device)
-        top = topk_from_embeddings(
-            user_emb[rows_t], item_emb[cols_t], max(self.ks), excl, self.backend, self.chunk_size
-        ).cpu().numpy()
-        top = np.where(top >= 0, cols[np.maximum(top, 0)], -1)
-        return self._report(top, relevant, users, int(catalog.sum()), pop, activity)
-
-    def evaluate_scorer(
-        self,
-        score_fn: Callable[[Tensor], Tensor],
-        train: tuple[ArrayLike, ArrayLike],
-        exclude: sp.csr_matrix | None,
-        relevant: sp.csr_matrix,
-        item_popularity: ArrayLike | None = None,
-    ) -> RankingReport:
-        """Evaluate a model given as ``score_fn(user_idx (B,)) -> scores (B, I)``.
-
-        Arguments as in ``evaluate_embeddings``.
-        """
-        n_users, n_items = relevant.shape
-        activity, pop, catalog = self._context(train, n_users, n_items, item_popularity)
-        users = np.nonzero(np.diff(relevant.indptr) > 0)[0]
-        fn = score_fn
-        if self.catalog_only:
-            outside = None
-
-            def fn(u: Tensor) -> Tensor:  # non-catalog items scored -inf = never recommended
-                nonlocal outside
-                s = score_fn(u)
-                if outside is None:
-                    outside = torch.from_numpy(~catalog).to(s.device)
-                return s.masked_fill(outside, float("-inf"))
-
-        top = topk_from_scorer(
-            fn, torch.from_numpy(users), max(self.ks), exclude, self.chunk_size
-        ).cpu().numpy()
-        return self._report(top, relevant, users, int(catalog.sum()), pop, activity)

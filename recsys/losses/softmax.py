@@ -110,21 +110,43 @@ class SampledSoftmaxLoss(TowerLoss):
 class FullSoftmaxLoss(TowerLoss):
     """Each user's positive against the whole catalog ``out.all_items`` (I, D).
 
+    With ``logit_adjustment = tau > 0`` the training logits get ``+ tau * log prior(item)`` (the
+    item's share of training positives, set by :meth:`setup`), as in Menon et al. (2021), "Long-tail
+    learning via logit adjustment": the prior explains part of each positive during training, so
+    the learned similarity (used alone at retrieval) carries less popularity and ranks more of
+    the long tail. ``tau = 0`` is the plain softmax.
+
     Args:
         temperature: Divisor of the similarity.
+        logit_adjustment: Weight ``tau >= 0`` of the log popularity prior added during training.
     """
 
     needs_all_items = True
 
-    def __init__(self, temperature: float = 0.05) -> None:
+    def __init__(self, temperature: float = 0.05, logit_adjustment: float = 0.0) -> None:
         super().__init__()
+        if logit_adjustment < 0:
+            raise ValueError(f"logit_adjustment must be >= 0, got {logit_adjustment}")
         self.temperature = float(temperature)
+        self.logit_adjustment = float(logit_adjustment)
+        self.register_buffer("item_log_prior", torch.empty(0), persistent=False)
+
+    def setup(self, item_counts: torch.Tensor) -> None:
+        """Set ``log prior = log(count / total)`` from training counts (I,) (zero counts act as 1)."""
+        super().setup(item_counts)
+        counts = torch.as_tensor(item_counts).double().clamp_min(1.0)
+        self.item_log_prior = (counts / counts.sum()).log().float().to(self.item_log_prior.device)
 
     def logits(self, out: TowerOutputs) -> torch.Tensor:
-        """Logits (B, I) over the catalog."""
+        """Logits (B, I) over the catalog (with the prior added when ``logit_adjustment > 0``)."""
         if out.all_items is None:
             raise ValueError("FullSoftmaxLoss needs TowerOutputs.all_items")
-        return out.similarity.matrix(out.user, out.all_items, scale=1.0 / self.temperature)
+        bias = None
+        if self.logit_adjustment > 0:
+            if self.item_log_prior.numel() != out.all_items.shape[0]:
+                raise RuntimeError("logit_adjustment > 0: call setup(item_counts) with one count per item first")
+            bias = self.logit_adjustment * self.item_log_prior.to(out.all_items.device).unsqueeze(0)
+        return out.similarity.matrix(out.user, out.all_items, scale=1.0 / self.temperature, bias=bias)
 
     def forward(self, out: TowerOutputs) -> torch.Tensor:
         """Scalar cross-entropy with ``pos_item_idx`` as labels (computed in float32)."""

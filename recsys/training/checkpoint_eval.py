@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from recsys.evaluation.evaluate import build_task, evaluate_vectors
@@ -48,9 +49,10 @@ def evaluate_checkpoint(ckpt: str | Path, eval_cfg: DictConfig, output_dir: Path
     model = load_model(ckpt, cfg, data)
     user_vectors, item_vectors = model.retrieval_vectors()
     metrics: dict[str, Any] = {"checkpoint": str(ckpt)}
+    protocol = instantiate(eval_cfg)
     for split in splits:
-        task = build_task(data, split, eval_cfg.relevance_threshold, tuple(eval_cfg.ks), eval_cfg.backend)
-        report, _ = evaluate_vectors(task, data, user_vectors, item_vectors, eval_cfg.chunk_size)
+        task = build_task(data, split, protocol)
+        report, _ = evaluate_vectors(task, data, user_vectors, item_vectors)
         metrics[split] = dict(report.overall)
         metrics[f"{split}_by_activity"] = report.by_activity
     export_embeddings(user_vectors, item_vectors, data, output_dir)

@@ -63,6 +63,11 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
+def _reranker(cfg: DictConfig) -> Any:
+    """The configured re-ranker (``conf/rerank``), or None."""
+    return instantiate(cfg.rerank) if cfg.get("rerank") else None
+
+
 def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train with Lightning, reload the best checkpoint, evaluate val and test, export."""
     check_accelerator(cfg.trainer)
@@ -70,8 +75,8 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
         torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "high"))
     model = build_two_tower(cfg.model, data)
     loss = build_loss(cfg.loss, data, cfg.get("min_positive_rating"))
-    ks = tuple(cfg.eval.ks)
-    val_task = build_task(data, "val", cfg.eval.relevance_threshold, ks, cfg.eval.backend)
+    protocol = instantiate(cfg.eval)
+    val_task = build_task(data, "val", protocol)
     module = TwoTowerModule(
         model=model,
         loss=loss,
@@ -84,7 +89,7 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
         val_task,
         batch_size=cfg.batch_size,
         seed=cfg.seed,
-        eval_chunk_size=cfg.eval.chunk_size,
+        eval_chunk_size=protocol.chunk_size,
         min_positive_rating=cfg.get("min_positive_rating"),
     )
     callbacks = build_callbacks(cfg.get("callbacks"))
@@ -113,10 +118,8 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
         user_vectors, item_vectors = model.retrieval_vectors()
     reports = {}
     for split in ("val", "test"):
-        task = val_task if split == "val" else build_task(data, "test", cfg.eval.relevance_threshold, ks, cfg.eval.backend)
-        reports[split], _ = evaluate_vectors(
-            task, data, user_vectors, item_vectors, cfg.eval.chunk_size, reranker=instantiate(cfg.rerank) if cfg.get("rerank") else None
-        )
+        task = val_task if split == "val" else build_task(data, "test", protocol)
+        reports[split], _ = evaluate_vectors(task, data, user_vectors, item_vectors, reranker=_reranker(cfg))
     eval_seconds = time.perf_counter() - start
     if cfg.get("export_embeddings", True):
         export_embeddings(user_vectors, item_vectors, data, output_dir)
@@ -132,14 +135,12 @@ def fit_baseline(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[di
     start = time.perf_counter()
     model.fit(data.train.to_csr(data.n_users, data.n_items))
     train_seconds = time.perf_counter() - start
-    ks = tuple(cfg.eval.ks)
+    protocol = instantiate(cfg.eval)
     start = time.perf_counter()
     reports = {}
     for split in ("val", "test"):
-        task = build_task(data, split, cfg.eval.relevance_threshold, ks, cfg.eval.backend)
-        reports[split], _ = evaluate_scorer(
-            task, data, model.score, cfg.eval.chunk_size, reranker=instantiate(cfg.rerank) if cfg.get("rerank") else None
-        )
+        task = build_task(data, split, protocol)
+        reports[split], _ = evaluate_scorer(task, data, model.score, reranker=_reranker(cfg))
     eval_seconds = time.perf_counter() - start
     if hasattr(model, "save"):
         model.save(output_dir / "model.npz")

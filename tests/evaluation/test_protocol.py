@@ -1,4 +1,4 @@
-"""Evaluation protocol: relevance, exclusion, catalog restriction, embeddings vs scorer."""
+"""Evaluation protocol: relevance, exclusion, catalog restriction; embeddings and scorers through one driver."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from recsys.evaluation.evaluate import as_numpy_items, build_task, evaluate_scorer, evaluate_vectors
 from recsys.evaluation.metrics import ranking_metrics
 from recsys.evaluation.protocol import EvaluationProtocol
 
@@ -36,53 +37,64 @@ def assert_same(a, b):
         assert metrics == pytest.approx(b.by_activity[bucket], nan_ok=True)
 
 
-def _data(seed=0, n_users=50, n_items=30):
-    rng = np.random.default_rng(seed)
-    train_u = rng.integers(0, n_users, 400)
-    train_i = rng.integers(0, n_items - 3, 400)  # the last 3 items are outside the catalog
-    test_u, test_i = rng.integers(0, n_users, 150), rng.integers(0, n_items, 150)
-    ratings = rng.choice([3.0, 4.0, 5.0], 150)
+
+def test_protocol_normalises_yaml_lists_and_rejects_bad_settings():
+    p = EvaluationProtocol(ks=[5, 10], activity_buckets=[3, 30])
+    assert p.ks == (5, 10) and p.activity_buckets == (3, 30)
+    with pytest.raises(ValueError, match="ks"):
+        EvaluationProtocol(ks=[0, 10])
+    with pytest.raises(ValueError, match="backend"):
+        EvaluationProtocol(backend="annoy")
+
+
+def _vectors(data, seed: int = 0, dim: int = 4):
     g = torch.Generator().manual_seed(seed)
-    user_emb = torch.randint(-2, 3, (n_users, 4), generator=g).float()
-    item_emb = torch.randint(-2, 3, (n_items, 4), generator=g).float()
-    return train_u, train_i, test_u, test_i, ratings, user_emb, item_emb
+    users = torch.randint(-2, 3, (data.n_users, dim), generator=g).float()  # integer scores: many ties
+    items = torch.randint(-2, 3, (data.n_items, dim), generator=g).float()
+    return users, items
 
 
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
-def test_embeddings_and_scorer_agree(backend):
-    train_u, train_i, test_u, test_i, ratings, user_emb, item_emb = _data()
-    p = EvaluationProtocol(ks=(5, 10), backend=backend, chunk_size=16)
-    catalog = np.bincount(train_i, minlength=30) > 0
-    rel = p.build_relevant(test_u, test_i, ratings, 50, 30, catalog)
-    ex = p.build_exclude(50, 30, (train_u, train_i))
-    a = p.evaluate_embeddings(user_emb, item_emb, (train_u, train_i), ex, rel)
-    b = p.evaluate_scorer(lambda u: user_emb[u] @ item_emb.T, (train_u, train_i), ex, rel)
+def test_embeddings_and_scorer_agree(bundled_split, backend):
+    data = bundled_split
+    users, items = _vectors(data)
+    task = build_task(data, "val", EvaluationProtocol(ks=(5, 10), backend=backend, chunk_size=64))
+    a, top_a = evaluate_vectors(task, data, users, items)
+    b, top_b = evaluate_scorer(task, data, lambda u: users[u] @ items.T)
+    assert torch.equal(top_a, top_b)
     assert_same(a, b)
-    assert a.n_users_evaluated + a.n_users_skipped == 50
     assert set(a.by_activity) == {"cold", "5-20", "20-100", "100+"}
-    assert a.overall["coverage@10"] <= 1.0
+    assert 0 < a.overall["coverage@10"] <= 1.0
 
 
-def test_matches_manual_pipeline_and_never_recommends_outside_catalog():
-    train_u, train_i, test_u, test_i, ratings, user_emb, item_emb = _data(1)
-    p = EvaluationProtocol(ks=(10,), relevance_threshold=None)
-    catalog = np.bincount(train_i, minlength=30) > 0
-    rel = p.build_relevant(test_u, test_i, ratings, 50, 30, catalog)
-    ex = p.build_exclude(50, 30, (train_u, train_i))
-    report = p.evaluate_embeddings(user_emb, item_emb, (train_u, train_i), ex, rel)
+def test_matches_manual_pipeline_and_never_recommends_outside_catalog(bundled_split):
+    data = bundled_split
+    users, items = _vectors(data, seed=1)
+    protocol = EvaluationProtocol(ks=(10,), relevance_threshold=None, activity_buckets=(50,))
+    task = build_task(data, "test", protocol)
+    report, top = evaluate_vectors(task, data, users, items)
 
-    scores = (user_emb @ item_emb.T).double()
-    scores[torch.from_numpy(ex.toarray() > 0)] = float("-inf")
-    scores[:, torch.from_numpy(~catalog)] = float("-inf")
-    vals, idx = torch.sort(scores, dim=1, descending=True, stable=True)
-    top = idx[:, :10].masked_fill(vals[:, :10] == float("-inf"), -1).numpy()
+    # by hand: every item scored, train + val pairs and non-catalogue items set to -inf
+    scores = (users @ items.T).double()
+    for part in (data.train, data.val):
+        scores[torch.from_numpy(part.user_idx), torch.from_numpy(part.item_idx)] = float("-inf")
+    outside = np.ones(data.n_items, dtype=bool)
+    outside[data.catalog()] = False
+    scores[:, torch.from_numpy(outside)] = float("-inf")
+    evaluated = task.users
+    vals, idx = torch.sort(scores[evaluated], dim=1, descending=True, stable=True)
+    manual_top = idx[:, :10].masked_fill(vals[:, :10] == float("-inf"), -1)
+    assert torch.equal(torch.from_numpy(as_numpy_items(task, top)), manual_top)
+    assert not np.isin(manual_top.numpy(), np.flatnonzero(outside)).any()
+
+    relevant = task.relevant[evaluated.numpy()]
     manual = ranking_metrics(
-        top, rel, (10,), int(catalog.sum()), np.bincount(train_i, minlength=30),
-        np.bincount(train_u, minlength=50),
+        top, relevant, (10,), len(task.catalog), data.item_counts()[task.catalog],
+        data.user_counts()[evaluated.numpy()], activity_buckets=(50,),
     )
+    manual.overall["n_users_skipped"] = task.n_users_skipped
     assert_same(report, manual)
-
-    # with every item allowed, the untrained items compete too
-    open_p = EvaluationProtocol(ks=(10,), relevance_threshold=None, catalog_only=False)
-    opened = open_p.evaluate_embeddings(user_emb, item_emb, (train_u, train_i), ex, rel)
-    assert opened.n_users_evaluated == report.n_users_evaluated
+    assert set(report.by_activity) == {"cold", "50+"}
+    # relevance null: every held-out test item in the catalogue counts
+    in_catalog = np.isin(data.test.item_idx, data.catalog())
+    assert task.relevant.nnz == len(np.unique(np.stack([data.test.user_idx, data.test.item_idx])[:, in_catalog], axis=1).T)

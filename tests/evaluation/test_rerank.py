@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 
 import recsys
 from recsys.evaluation.evaluate import build_task, evaluate_scorer, evaluate_vectors
+from recsys.evaluation.protocol import EvaluationProtocol
 from recsys.evaluation.rerank import MMRReranker, NoRerank, PopularityPenaltyReranker, Reranker
 
 RERANKERS = [NoRerank(candidates=5), MMRReranker(0.5, candidates=5), PopularityPenaltyReranker(0.5, candidates=5)]
@@ -83,7 +84,7 @@ def _exclusions_respected(task, topk) -> None:
 
 def test_evaluation_hook_improves_coverage_and_respects_exclusions(bundled_split) -> None:
     data = bundled_split
-    task = build_task(data, "val", 4.0, (5, 10))
+    task = build_task(data, "val", EvaluationProtocol(relevance_threshold=4.0, ks=(5, 10)))
     gen = torch.Generator().manual_seed(0)
     users, items = torch.randn(data.n_users, 16, generator=gen), torch.randn(data.n_items, 16, generator=gen)
     items = items + torch.from_numpy(np.log1p(data.item_counts())).float()[:, None] * 0.5  # popular items win
@@ -114,7 +115,7 @@ def _mean_pairwise_cosine(topk: torch.Tensor, vectors: torch.Tensor) -> float:
 
 def test_scorer_hook_matches_vectors(bundled_split) -> None:
     data = bundled_split
-    task = build_task(data, "test", 4.0, (10,))
+    task = build_task(data, "test", EvaluationProtocol(relevance_threshold=4.0, ks=(10,)))
     gen = torch.Generator().manual_seed(1)
     users, items = torch.randn(data.n_users, 8, generator=gen), torch.randn(data.n_items, 8, generator=gen)
     reranker = PopularityPenaltyReranker(0.5, 30)

@@ -166,6 +166,22 @@ def test_full_softmax() -> None:
     assert loss(outputs()).item() == pytest.approx(want, rel=1e-5)
 
 
+def test_full_softmax_logit_adjustment_adds_the_log_prior_by_hand() -> None:
+    tau = 0.5
+    prior = COUNTS / COUNTS.sum()
+    logits = USER @ ALL.T / 0.5 + tau * np.log(prior)[None, :]
+    want = np.mean([ce(logits[b], POS_IDX[b]) for b in range(3)])
+    loss = FullSoftmaxLoss(temperature=0.5, logit_adjustment=tau)
+    with pytest.raises(RuntimeError, match="setup"):
+        loss(outputs())
+    loss.setup(torch.tensor(COUNTS))
+    assert loss(outputs()).item() == pytest.approx(want, rel=1e-5)
+    # with tau > 0 the loss differs from the plain softmax's
+    assert loss(outputs()).item() != pytest.approx(FullSoftmaxLoss(temperature=0.5)(outputs()).item(), rel=1e-3)
+    with pytest.raises(ValueError, match="logit_adjustment"):
+        FullSoftmaxLoss(logit_adjustment=-1.0)
+
+
 ALL_LOSSES = [
     MSELoss(),
     BPRLoss(UniformNegativeSampler(2)),
@@ -173,6 +189,7 @@ ALL_LOSSES = [
     InBatchSoftmaxLoss(logq_correction=False),
     SampledSoftmaxLoss(UniformNegativeSampler(2)),
     FullSoftmaxLoss(),
+    FullSoftmaxLoss(logit_adjustment=0.5),
 ]
 
 
