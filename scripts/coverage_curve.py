@@ -32,13 +32,15 @@ from omegaconf import OmegaConf  # noqa: E402
 import recsys  # noqa: E402
 from recsys.data.interactions import SplitData  # noqa: E402
 from recsys.evaluation.evaluate import build_task, evaluate_vectors  # noqa: E402
-from recsys.evaluation.rerank import MMRReranker, NoRerank, PopularityPenaltyReranker  # noqa: E402
+from recsys.evaluation.rerank import CoverageReranker, MMRReranker, NoRerank, PopularityPenaltyReranker  # noqa: E402
 from recsys.evaluation.topk import topk_from_embeddings  # noqa: E402
 
 # penalty strengths in units of the model's score gap (median over val users of the score of the
 # 1st minus the 10th item), so the sweep spans the same trade-off whatever the score scale
 RELATIVE_STRENGTHS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 LAMBDAS = (0.95, 0.9, 0.8, 0.7, 0.5, 0.3, 0.1)
+# coverage bonuses, already in units of the score gap (CoverageReranker normalises itself)
+BONUSES = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)
 CANDIDATES = (50, 100, 200)
 
 
@@ -82,6 +84,7 @@ def settings(gap: float) -> list[tuple[str, object]]:
             for r in RELATIVE_STRENGTHS
         ]
         out += [(f"mmr lambda_={lam} candidates={n}", MMRReranker(lam, n)) for lam in LAMBDAS]
+        out += [(f"coverage bonus={b} candidates={n}", CoverageReranker(b, 10, n)) for b in BONUSES]
     return out
 
 
@@ -116,7 +119,7 @@ def choose(rows: list[dict], max_loss: float, min_coverage: float) -> tuple[dict
 
 def plot(rows: list[dict], chosen: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 5))
-    for kind, marker in (("popularity_penalty", "o"), ("mmr", "s")):
+    for kind, marker in (("popularity_penalty", "o"), ("mmr", "s"), ("coverage", "^")):
         for n, style in zip(CANDIDATES, (":", "-", "--")):
             pts = [r for r in rows if r["kind"] == kind and f"candidates={n}" in r["setting"]]
             pts = [rows[0], *sorted(pts, key=lambda r: r["val/coverage@10"])]
@@ -149,6 +152,8 @@ def report(rows: list[dict], chosen: dict | None, best: dict, run_dir: Path, arg
         "Each setting re-ranks the top-N candidates of the exact full ranking (exclusions applied). "
         "Popularity-penalty strengths are multiples of the model's median val score gap between its 1st "
         "and 10th item, so the sweep adapts to the score scale. MMR's relevance is min-max normalised per user. "
+        "The coverage re-ranker (greedy across users, users in index order) adds `bonus` score gaps to items "
+        "no earlier user was shown in their top 10. "
         "The setting is chosen on **validation** (highest val Coverage@10 losing at most "
         f"{args.max_ndcg_loss:.0%} of val NDCG@10); test is reported, never used to choose.",
         "",

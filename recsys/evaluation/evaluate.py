@@ -15,7 +15,7 @@ from recsys.evaluation.protocol import EvaluationProtocol
 from recsys.evaluation.rerank import NoRerank, Reranker
 from recsys.evaluation.topk import topk_from_embeddings, topk_from_scorer
 
-_RERANK_CHUNK = 1024  # users re-ranked at once: MMR holds (chunk, candidates, D) vectors
+_SCORE_CHUNK = 1024  # users whose candidate scores are gathered at once: (chunk, candidates, D) vectors
 
 
 def build_task(data: SplitData, split: str, protocol: EvaluationProtocol | None = None) -> FullRankingTask:
@@ -83,7 +83,10 @@ def _apply_rerank(
     candidate_scores: Callable[[int, int], torch.Tensor],
     catalog_vectors: torch.Tensor,
 ) -> torch.Tensor:
-    """Re-rank (U, N) candidates to (U, max(ks)), a chunk of users at a time.
+    """Re-rank (U, N) candidates to (U, max(ks)) in one call, users in the task's order.
+
+    Scores are gathered a chunk of users at a time (bounded memory); the re-ranker sees every
+    user at once, so re-rankers that work across users (coverage) do not depend on chunking.
 
     Args:
         candidates: catalogue positions (U, N) sorted by score, -1 padding.
@@ -92,13 +95,12 @@ def _apply_rerank(
     """
     popularity = data.item_counts()[task.catalog]
     k = max(task.ks)
-    parts = []
-    for start in range(0, candidates.shape[0], _RERANK_CHUNK):
-        stop = min(start + _RERANK_CHUNK, candidates.shape[0])
-        cand = candidates[start:stop]
-        scores = candidate_scores(start, stop).masked_fill(cand < 0, float("-inf"))
-        parts.append(reranker.rerank(cand, scores, k, catalog_vectors, popularity))
-    return torch.cat(parts) if parts else torch.full((0, k), -1, dtype=torch.long)
+    if candidates.shape[0] == 0:
+        return torch.full((0, k), -1, dtype=torch.long)
+    n_users = candidates.shape[0]
+    chunks = [candidate_scores(start, min(start + _SCORE_CHUNK, n_users)) for start in range(0, n_users, _SCORE_CHUNK)]
+    scores = torch.cat(chunks).masked_fill(candidates < 0, float("-inf"))
+    return reranker.rerank(candidates, scores, k, catalog_vectors, popularity)
 
 
 def evaluate_vectors(

@@ -1,14 +1,18 @@
 """Re-rankers that trade a little accuracy for catalogue coverage.
 
 Every re-ranker has the same interface: it is told how many candidates to retrieve
-(``candidates``), receives each user's candidates sorted by model score, and returns the final
-top-k. Evaluation retrieves ``reranker.candidates`` items with the exact top-k (exclusions
-applied), gathers their scores and calls ``rerank`` (see ``recsys/evaluation/evaluate.py``).
+(``candidates``), receives every evaluated user's candidates sorted by model score (one call,
+users in a fixed order), and returns the final top-k. Evaluation retrieves
+``reranker.candidates`` items with the exact top-k (exclusions applied), gathers their scores
+and calls ``rerank`` (see ``recsys/evaluation/evaluate.py``).
 
 - :class:`NoRerank`: keeps the model's order (evaluation skips re-ranking altogether).
 - :class:`MMRReranker`: maximal marginal relevance (Carbonell & Goldstein 1998) over item
   embeddings, ``lambda * relevance - (1 - lambda) * max cosine similarity to the items chosen``.
+  It diversifies each list; it raises catalogue coverage only as a side effect.
 - :class:`PopularityPenaltyReranker`: ``score - strength * normalised log popularity``.
+- :class:`CoverageReranker`: greedy across users, a bonus for items no earlier user was shown;
+  it targets catalogue coverage (Coverage@K) directly.
 """
 
 from __future__ import annotations
@@ -127,11 +131,12 @@ class MMRReranker:
         candidates: items retrieved per user before re-ranking.
     """
 
-    def __init__(self, lambda_: float = 0.8, candidates: int = 100) -> None:
+    def __init__(self, lambda_: float = 0.8, candidates: int = 100, chunk_users: int = 1024) -> None:
         if not 0.0 <= lambda_ <= 1.0:
             raise ValueError(f"lambda_ must lie in [0, 1], got {lambda_}")
         self.lambda_ = float(lambda_)
         self.candidates = int(candidates)
+        self.chunk_users = int(chunk_users)  # users at once: MMR holds (chunk, N, D) vectors
 
     @staticmethod
     def _relevance(scores: Tensor, valid: Tensor) -> Tensor:
@@ -155,10 +160,17 @@ class MMRReranker:
             item_popularity: (C,) training counts (unused).
         """
         _check(candidates, scores, k)
+        if self.lambda_ == 1.0 or candidates.shape[1] == 0:
+            return _pad(candidates, k)
+        parts = [
+            self._rerank_chunk(candidates[i : i + self.chunk_users], scores[i : i + self.chunk_users], k, item_vectors)
+            for i in range(0, candidates.shape[0], self.chunk_users)
+        ]
+        return torch.cat(parts) if parts else torch.full((0, k), -1, dtype=torch.long)
+
+    def _rerank_chunk(self, candidates: Tensor, scores: Tensor, k: int, item_vectors: Tensor) -> Tensor:
         n_users, n = candidates.shape
         device = candidates.device
-        if self.lambda_ == 1.0 or n == 0:
-            return _pad(candidates, k)
         valid = _valid(candidates, scores)
         rel = self._relevance(scores, valid)
         vecs = torch.nn.functional.normalize(item_vectors.double().to(device), dim=1)
@@ -184,3 +196,79 @@ class MMRReranker:
 
     def __repr__(self) -> str:
         return f"MMRReranker(lambda_={self.lambda_}, candidates={self.candidates})"
+
+
+class CoverageReranker:
+    """Greedy catalogue-coverage re-ranking: reward items no earlier user has been shown.
+
+    Users are taken in the order given (evaluation passes them sorted by user index, so the
+    result does not depend on chunking). For each user the candidates are re-scored as
+    ``score / gap + bonus * [item not yet in any earlier user's top-cutoff]`` and re-sorted;
+    the user's new top-``cutoff`` items are then marked as shown. ``gap`` is the median over
+    the users of (1st - ``cutoff``-th candidate score; the 2nd when cutoff is 1), so ``bonus`` is unit-free: ``bonus = 1``
+    lets a not-yet-shown item jump a typical top-``cutoff`` list from the bottom to the top.
+    Unlike a popularity penalty it spends accuracy only where coverage is gained: a popular item
+    stays in a list when its score beats every unseen alternative by more than the bonus.
+
+    The greedy pass is sequential, one small numpy step per user (timed in
+    ``scripts/bench_eval.py``); a service would keep ``shown`` as a per-item exposure set.
+
+    Args:
+        bonus: reward (in units of the median score gap) for an item not yet shown; 0 keeps the order.
+        cutoff: list length whose items count as shown (the K of the Coverage@K to raise).
+        candidates: items retrieved per user before re-ranking.
+    """
+
+    def __init__(self, bonus: float = 1.0, cutoff: int = 10, candidates: int = 100) -> None:
+        if bonus < 0:
+            raise ValueError(f"bonus must be >= 0, got {bonus}")
+        if cutoff <= 0:
+            raise ValueError(f"cutoff must be positive, got {cutoff}")
+        self.bonus = float(bonus)
+        self.cutoff = int(cutoff)
+        self.candidates = int(candidates)
+
+    def score_gap(self, scores: Tensor, valid: Tensor) -> float:
+        """Median over users of (1st - cutoff-th valid candidate score, at least the 2nd); 1.0 if undefined."""
+        n = min(max(self.cutoff, 2), scores.shape[1])
+        enough = valid[:, :n].all(dim=1) if n else torch.zeros(scores.shape[0], dtype=torch.bool)
+        if n < 2 or not bool(enough.any()):
+            return 1.0
+        gaps = (scores[enough, 0] - scores[enough, n - 1]).double()
+        gap = float(torch.quantile(gaps, 0.5))  # interpolated median
+        return gap if gap > 1e-12 else 1.0
+
+    def rerank(
+        self, candidates: Tensor, scores: Tensor, k: int, item_vectors: Tensor, item_popularity: np.ndarray
+    ) -> Tensor:
+        """Re-rank (U, N) candidate catalogue positions; returns (U, k), -1 padded.
+
+        Args:
+            candidates: catalogue positions sorted by descending score, -1 padding.
+            scores: their model scores (U, N).
+            k: items to return.
+            item_vectors: (C, D) catalogue item vectors (used for the catalogue size only).
+            item_popularity: (C,) training counts (unused).
+        """
+        _check(candidates, scores, k)
+        if self.bonus == 0.0 or candidates.shape[1] == 0:
+            return _pad(candidates, k)
+        valid = _valid(candidates, scores)
+        relevance = (scores.double() / self.score_gap(scores, valid)).masked_fill(~valid, _NEG_INF).cpu().numpy()
+        cand = candidates.cpu().numpy()
+        shown = np.zeros(max(int(item_vectors.shape[0]), int(cand.max(initial=-1)) + 1), dtype=bool)
+        out = np.full((cand.shape[0], k), -1, dtype=np.int64)
+        for row in range(cand.shape[0]):
+            items = cand[row]
+            adjusted = relevance[row] + self.bonus * ~shown[np.maximum(items, 0)]
+            # stable: among equal adjusted scores the model's order stands
+            order = np.argsort(-adjusted, kind="stable")[:k]
+            order = order[np.isfinite(relevance[row][order])]
+            top = items[order]
+            out[row, : len(top)] = top
+            shown[top[: self.cutoff]] = True
+        return torch.from_numpy(out).to(candidates.device)
+
+    def __repr__(self) -> str:
+        return f"CoverageReranker(bonus={self.bonus}, cutoff={self.cutoff}, candidates={self.candidates})"
+

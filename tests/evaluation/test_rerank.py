@@ -10,9 +10,14 @@ from hydra.utils import instantiate
 import recsys
 from recsys.evaluation.evaluate import build_task, evaluate_scorer, evaluate_vectors
 from recsys.evaluation.protocol import EvaluationProtocol
-from recsys.evaluation.rerank import MMRReranker, NoRerank, PopularityPenaltyReranker, Reranker
+from recsys.evaluation.rerank import CoverageReranker, MMRReranker, NoRerank, PopularityPenaltyReranker, Reranker
 
-RERANKERS = [NoRerank(candidates=5), MMRReranker(0.5, candidates=5), PopularityPenaltyReranker(0.5, candidates=5)]
+RERANKERS = [
+    NoRerank(candidates=5),
+    MMRReranker(0.5, candidates=5),
+    PopularityPenaltyReranker(0.5, candidates=5),
+    CoverageReranker(1.0, cutoff=2, candidates=5),
+]
 
 # three items: 0 and 1 are near-duplicates, 2 points elsewhere
 VECTORS = torch.tensor([[1.0, 0.0], [0.99, 0.141], [0.0, 1.0]])
@@ -43,7 +48,29 @@ def test_popularity_penalty_demotes_a_popular_item() -> None:
     assert top.tolist() == [[2, 0, 1]]  # 0.77 > 0.70 > 0.40
 
 
-@pytest.mark.parametrize("reranker", [NoRerank(), MMRReranker(lambda_=1.0), PopularityPenaltyReranker(strength=0.0)])
+def test_coverage_reranker_by_hand() -> None:
+    # both users rank item 0 first; the gap (1st - 2nd score) is 0.2 for user 0 and 0.1 for user 1
+    candidates = torch.tensor([[0, 1, 2], [0, 1, 2]])
+    scores = torch.tensor([[1.0, 0.8, 0.7], [1.0, 0.9, 0.5]])
+    reranker = CoverageReranker(bonus=1.0, cutoff=1)
+    assert reranker.score_gap(scores.double(), torch.ones_like(scores, dtype=torch.bool)) == pytest.approx(0.15)
+    # user 0 keeps its order (nothing shown yet); for user 1, item 0 (already shown) scores
+    # 1.0/0.15 = 6.67 while item 1 scores 0.9/0.15 + 1 = 7.0 and item 2 scores 3.33 + 1 = 4.33
+    assert reranker.rerank(candidates, scores, 3, VECTORS, POPULARITY).tolist() == [[0, 1, 2], [1, 0, 2]]
+    # a smaller bonus keeps the shown item first: 6.67 > 6.0 + 0.5
+    assert CoverageReranker(bonus=0.5, cutoff=1).rerank(candidates, scores, 3, VECTORS, POPULARITY).tolist() == [
+        [0, 1, 2],
+        [0, 1, 2],
+    ]
+    with pytest.raises(ValueError, match="bonus"):
+        CoverageReranker(bonus=-1.0)
+    with pytest.raises(ValueError, match="cutoff"):
+        CoverageReranker(cutoff=0)
+
+
+@pytest.mark.parametrize(
+    "reranker", [NoRerank(), MMRReranker(lambda_=1.0), PopularityPenaltyReranker(strength=0.0), CoverageReranker(bonus=0.0)]
+)
 def test_neutral_settings_are_the_identity(reranker) -> None:
     gen = torch.Generator().manual_seed(0)
     scores, order = torch.rand(7, 20, generator=gen).sort(dim=1, descending=True)
@@ -63,7 +90,7 @@ def test_padding_and_short_lists(reranker) -> None:
     assert top[1].tolist() == [1, -1, -1, -1]
 
 
-@pytest.mark.parametrize("option", ["none", "mmr", "popularity_penalty"])
+@pytest.mark.parametrize("option", ["none", "mmr", "popularity_penalty", "coverage"])
 def test_configs_instantiate_with_one_interface(option: str) -> None:
     from omegaconf import OmegaConf
 
@@ -111,6 +138,22 @@ def _mean_pairwise_cosine(topk: torch.Tensor, vectors: torch.Tensor) -> float:
     sim = v @ v.transpose(1, 2)
     k = topk.shape[1]
     return float((sim.sum(dim=(1, 2)) - k).mean() / (k * (k - 1)))
+
+
+def test_coverage_reranker_raises_coverage_through_both_drivers(bundled_split) -> None:
+    data = bundled_split
+    task = build_task(data, "val", EvaluationProtocol(relevance_threshold=4.0, ks=(5, 10), chunk_size=100))
+    gen = torch.Generator().manual_seed(2)
+    users, items = torch.randn(data.n_users, 16, generator=gen), torch.randn(data.n_items, 16, generator=gen)
+    items = items + torch.from_numpy(np.log1p(data.item_counts())).float()[:, None] * 0.5
+    base, _ = evaluate_vectors(task, data, users, items)
+    reranker = CoverageReranker(bonus=2.0, cutoff=10, candidates=50)
+    spread, top = evaluate_vectors(task, data, users, items, reranker=reranker)
+    assert spread.overall["coverage@10"] > 1.5 * base.overall["coverage@10"]
+    _exclusions_respected(task, top)
+    # users are re-ranked in one pass, so the result does not depend on how scores are chunked
+    _, by_scorer = evaluate_scorer(task, data, lambda u: users[u] @ items.T, chunk_size=37, reranker=reranker)
+    assert torch.equal(top, by_scorer)
 
 
 def test_scorer_hook_matches_vectors(bundled_split) -> None:

@@ -72,3 +72,20 @@ def test_empty_test_split_is_a_clear_error(tmp_path: Path, processed_root: Path)
     cfg = compose_train(tmp_path, processed_root, ["data.splits.random.test_fraction=0.0"])
     with pytest.raises(ValueError, match="empty"):
         train(cfg)
+
+
+def test_ema_callbacks_validate_checkpoint_and_test_with_the_averaged_weights(
+    tmp_path: Path, processed_root: Path, bundled_dataset
+) -> None:
+    cfg = compose_train(tmp_path, processed_root, ["callbacks=ema", "callbacks.ema.decay=0.9", "trainer.max_epochs=2"])
+    metrics, objects = train(cfg)
+    best = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=False)
+    # the checkpoint's state_dict is the average; the raw weights are kept beside it for resuming
+    assert "current_model_state" in best
+    averaged, current = best["state_dict"], best["current_model_state"]
+    name = next(k for k in averaged if k.endswith("embedding.weight"))
+    assert not torch.allclose(averaged[name], current[name])
+    # the module evaluated at the end holds the averaged weights, and eval.py reproduces the test metrics
+    assert torch.equal(objects["module"].state_dict()[name], averaged[name])
+    reloaded = evaluate_checkpoint(metrics["best_checkpoint"], cfg.eval, tmp_path / "eval", ["test"])
+    assert reloaded["test"] == metrics["test"]
