@@ -66,6 +66,33 @@ def test_coverage_reranker_by_hand() -> None:
         CoverageReranker(bonus=-1.0)
     with pytest.raises(ValueError, match="cutoff"):
         CoverageReranker(cutoff=0)
+    with pytest.raises(ValueError, match="passes"):
+        CoverageReranker(passes=0)
+
+
+def test_coverage_reranker_keeps_the_model_order_inside_the_picked_set() -> None:
+    candidates = torch.tensor([[0, 1, 3], [0, 1, 2]])
+    scores = torch.tensor([[1.0, 0.9, 0.1], [1.0, 0.95, 0.9]])
+    top = CoverageReranker(bonus=5.0, cutoff=2, passes=1).rerank(candidates, scores, 3, VECTORS, POPULARITY)
+    # user 0 shows {0, 1}; user 1 then prefers the unshown item 2 to its 2nd item 1, and keeps its
+    # best item 0 too (every score + nothing beats it): listed in model order, then the rest
+    assert top.tolist() == [[0, 1, 3], [0, 2, 1]]
+
+
+def test_coverage_passes_never_lower_the_objective() -> None:
+    gen = torch.Generator().manual_seed(3)
+    n_users, n_items, n = 40, 60, 15
+    weights = 1.0 / torch.arange(1, n_items + 1, dtype=torch.float64)
+    candidates = torch.stack([torch.multinomial(weights, n, generator=gen) for _ in range(n_users)])
+    scores = torch.rand(n_users, n, generator=gen, dtype=torch.float64).sort(dim=1, descending=True).values
+    vectors = torch.zeros(n_items, 2)
+    values = []
+    for passes in (1, 2, 4):
+        reranker = CoverageReranker(bonus=1.0, cutoff=5, passes=passes)
+        top = reranker.rerank(candidates, scores, 5, vectors, np.ones(n_items))
+        values.append(reranker.objective(candidates, scores, top))
+    plain = CoverageReranker(bonus=1.0, cutoff=5).objective(candidates, scores, candidates[:, :5])
+    assert plain < values[0] <= values[1] + 1e-9 <= values[2] + 2e-9  # each step is a best response
 
 
 @pytest.mark.parametrize(
@@ -95,7 +122,7 @@ def test_configs_instantiate_with_one_interface(option: str) -> None:
     from omegaconf import OmegaConf
 
     reranker = instantiate(OmegaConf.load(recsys.REPO_ROOT / "conf" / "rerank" / f"{option}.yaml"))
-    assert isinstance(reranker, Reranker) and reranker.candidates == 100
+    assert isinstance(reranker, Reranker) and reranker.candidates >= 100
     top = reranker.rerank(torch.tensor([[0, 1, 2]]), torch.tensor([[0.9, 0.85, 0.7]]), 2, VECTORS, POPULARITY)
     assert top.shape == (1, 2)
 
