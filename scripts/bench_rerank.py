@@ -51,9 +51,9 @@ def main() -> None:
 
     results = {}
     for name, reranker, n in (
-        ("popularity_penalty", PopularityPenaltyReranker(0.5, args.candidates), args.users),
-        ("coverage", CoverageReranker(1.0, 10, args.candidates), args.users),
-        ("mmr", MMRReranker(0.5, args.candidates), args.mmr_users),
+        ("popularity_penalty", PopularityPenaltyReranker(strength=0.5, candidates=args.candidates), args.users),
+        ("coverage", CoverageReranker(bonus=1.0, cutoff=10, passes=3, candidates=args.candidates), args.users),
+        ("mmr", MMRReranker(lambda_=0.5, candidates=args.candidates), args.mmr_users),
     ):
         start = time.perf_counter()
         top = reranker.rerank(candidates[:n], scores[:n], args.k, vectors, popularity)
