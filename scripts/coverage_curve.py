@@ -8,7 +8,7 @@ The run directory must hold ``config.yaml`` and the exported ``user_embeddings.n
 ``item_embeddings.npy``. Every setting is evaluated on the VALIDATION split; the reported setting
 is chosen on validation only (highest val Coverage@10 among those losing at most
 ``--max-ndcg-loss`` of the un-re-ranked val NDCG@10), and its test numbers are reported beside.
-Writes ``experiments/coverage_curve.md`` and ``experiments/coverage_curve.png``.
+Writes ``experiments/<name>.md`` and ``experiments/<name>.png`` (``--name``, default ``coverage_curve``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from recsys.data.interactions import SplitData  # noqa: E402
 from recsys.evaluation.evaluate import build_task, evaluate_vectors  # noqa: E402
 from recsys.evaluation.rerank import CoverageReranker, MMRReranker, NoRerank, PopularityPenaltyReranker  # noqa: E402
 from recsys.evaluation.topk import topk_from_embeddings  # noqa: E402
+from recsys.utils.atomic import write_text_atomic  # noqa: E402
 
 # penalty strengths in units of the model's score gap (median over val users of the score of the
 # 1st minus the 10th item), so the sweep spans the same trade-off whatever the score scale
@@ -191,28 +192,31 @@ def report(rows: list[dict], chosen: dict | None, best: dict, run_dir: Path, arg
             f"{r['val/novelty@10']:.3f} | {r['test/ndcg@10']:.4f} | {rel(r, 'test'):+.1%} | "
             f"{r['test/coverage@10']:.3f} | {r['test/recall@10']:.4f} | {r['seconds']:.1f} |"
         )
-    lines += ["", "![NDCG@10 vs Coverage@10](coverage_curve.png)", ""]
+    lines += ["", f"![NDCG@10 vs Coverage@10]({args.name}.png)", ""]
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> tuple[Path, dict | None]:
+    """Run the sweep; returns the markdown path and the setting chosen on val (None if none qualifies)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--run-dir", type=Path, help="a trained run with exported embeddings")
     group.add_argument("--train", nargs="*", metavar="OVERRIDE", help="train a run first with these overrides")
     parser.add_argument("--train-dir", type=Path, default=recsys.REPO_ROOT / "outputs" / "coverage_curve" / "run")
     parser.add_argument("--out", type=Path, default=recsys.REPO_ROOT / "experiments")
+    parser.add_argument("--name", default="coverage_curve", help="file stem of the .md and .png written into --out")
     parser.add_argument("--max-ndcg-loss", type=float, default=0.05)
     parser.add_argument("--min-coverage", type=float, default=0.20)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     run_dir = args.run_dir if args.run_dir is not None else train_run(args.train, args.train_dir)
     data, users, items, eval_cfg = load_run(run_dir)
     rows = sweep(data, users, items, eval_cfg)
     chosen, best = choose(rows, args.max_ndcg_loss, args.min_coverage)
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(rows, chosen or best, args.out / "coverage_curve.png")
-    (args.out / "coverage_curve.md").write_text(report(rows, chosen, best, run_dir, args))
-    print(f"wrote {args.out / 'coverage_curve.md'}; chosen: {(chosen or best)['setting']}")
+    plot(rows, chosen or best, args.out / f"{args.name}.png")
+    write_text_atomic(args.out / f"{args.name}.md", report(rows, chosen, best, run_dir, args))
+    print(f"wrote {args.out / (args.name + '.md')}; chosen: {(chosen or best)['setting']}")
+    return args.out / f"{args.name}.md", chosen
 
 
 if __name__ == "__main__":

@@ -34,10 +34,15 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write ``payload`` as indented JSON to ``path`` through a temporary file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=float) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write ``payload`` as indented JSON to ``path`` through a temporary file."""
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=float) + "\n")
