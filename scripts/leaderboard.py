@@ -5,7 +5,7 @@ Usage:
         --models popularity random itemknn ease als two_tower mf [--extra-overrides trainer.max_epochs=5]
 
 Each model name maps to Hydra overrides of ``conf/train.yaml`` (``MODELS``); ``two_tower_best``
-is ``experiment=two_tower_best``. Every run goes through ``recsys.training.run.train(cfg)`` with
+is ``experiment=two_tower_best`` (``two_tower_best_ensemble``: three seeds of it, concatenated). Every run goes through ``recsys.training.run.train(cfg)`` with
 its own run directory (``<output-root>/<data>/<model>``). Writes
 ``<out-dir>/leaderboard_<data>.md`` (test metrics at K=10, val NDCG@10, timings, command and
 machine) and ``<out-dir>/leaderboard_<data>.png`` (NDCG@10 vs Coverage@10).
@@ -41,6 +41,7 @@ MODELS: dict[str, list[str]] = {
     "two_tower": ["model=two_tower"],
     "mf": ["model=mf"],
     "two_tower_best": ["experiment=two_tower_best"],
+    "two_tower_best_ensemble": ["experiment=two_tower_best_ensemble"],
 }
 METRICS = ("recall", "precision", "ndcg", "hit_rate", "map", "coverage", "novelty")
 BASE_OVERRIDES = ["logger=none", "trainer.enable_progress_bar=false"]

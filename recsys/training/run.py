@@ -30,7 +30,9 @@ from recsys.training.build import (
     check_accelerator,
     is_neural,
 )
+from recsys.training.ensemble import fit_ensemble
 from recsys.training.export import export_embeddings
+from recsys.training.records import metrics_record
 from recsys.utils.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -116,17 +118,30 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
     model = model.cpu().eval()
     with torch.no_grad():
         user_vectors, item_vectors = model.retrieval_vectors()
-    reports = {}
-    for split in ("val", "test"):
-        task = val_task if split == "val" else build_task(data, "test", protocol)
-        reports[split], _ = evaluate_vectors(task, data, user_vectors, item_vectors, reranker=_reranker(cfg))
-    eval_seconds = time.perf_counter() - start
-    if cfg.get("export_embeddings", True):
-        export_embeddings(user_vectors, item_vectors, data, output_dir)
-    metrics = _metrics(reports, train_seconds, eval_seconds, best)
+    reports = evaluate_retrieval_vectors(cfg, data, user_vectors, item_vectors, output_dir, val_task)
+    metrics = metrics_record(reports, train_seconds, time.perf_counter() - start, best)
     for logger in loggers:
         logger.log_metrics({f"test/{k}": v for k, v in metrics["test"].items() if isinstance(v, (int, float))})
     return metrics, objects
+
+
+def evaluate_retrieval_vectors(
+    cfg: DictConfig,
+    data: SplitData,
+    user_vectors: torch.Tensor,
+    item_vectors: torch.Tensor,
+    output_dir: Path,
+    val_task: Any = None,
+) -> dict[str, Any]:
+    """Val and test reports of retrieval vectors (configured protocol and re-ranker); exports them."""
+    protocol = instantiate(cfg.eval)
+    reports = {}
+    for split in ("val", "test"):
+        task = val_task if split == "val" and val_task is not None else build_task(data, split, protocol)
+        reports[split], _ = evaluate_vectors(task, data, user_vectors, item_vectors, reranker=_reranker(cfg))
+    if cfg.get("export_embeddings", True):
+        export_embeddings(user_vectors, item_vectors, data, output_dir)
+    return reports
 
 
 def fit_baseline(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -144,16 +159,7 @@ def fit_baseline(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[di
     eval_seconds = time.perf_counter() - start
     if hasattr(model, "save"):
         model.save(output_dir / "model.npz")
-    return _metrics(reports, train_seconds, eval_seconds, ""), {"model": model, "data": data}
-
-
-def _metrics(reports: dict[str, Any], train_seconds: float, eval_seconds: float, best: str) -> dict[str, Any]:
-    metrics: dict[str, Any] = {split: dict(report.overall) for split, report in reports.items()}
-    metrics["test_by_activity"] = reports["test"].by_activity
-    metrics["train_seconds"] = round(train_seconds, 3)
-    metrics["eval_seconds"] = round(eval_seconds, 3)
-    metrics["best_checkpoint"] = best
-    return metrics
+    return metrics_record(reports, train_seconds, eval_seconds, ""), {"model": model, "data": data}
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -171,8 +177,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     data = load_data(cfg)
-    fit = fit_two_tower if is_neural(cfg.model) else fit_baseline
-    metrics, objects = fit(cfg, data, output_dir)
+    if cfg.get("ensemble_seeds"):
+        metrics, objects = fit_ensemble(cfg, data, output_dir, fit_two_tower, evaluate_retrieval_vectors)
+    else:
+        fit = fit_two_tower if is_neural(cfg.model) else fit_baseline
+        metrics, objects = fit(cfg, data, output_dir)
     if metrics:
         metrics = {"model": cfg.model.get("_target_"), "data": cfg.data.name, "split": cfg.data.split, **metrics}
         write_json_atomic(output_dir / "metrics.json", metrics)
