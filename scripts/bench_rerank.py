@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
 import numpy as np
 import torch
 
+from bench_eval import machine  # scripts/ is on sys.path when a script runs
+
 from recsys.evaluation.rerank import CoverageReranker, MMRReranker, PopularityPenaltyReranker
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -66,7 +58,7 @@ def main() -> None:
             "distinct_items_in_top10": distinct,
         }
     print(json.dumps({
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "machine": f"{machine('cpu')}, {torch.get_num_threads()} threads",
         "candidates": args.candidates,
         "k": args.k,
         "results": results,
