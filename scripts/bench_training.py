@@ -45,18 +45,23 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def step_fn(model, loss, optimizer, device, precision):
+def step_fn(model, loss, optimizer, device, precision, compile_step: bool = False):
+    def forward_loss(user_idx, item_idx, rating):
+        user, item = model(user_idx, item_idx, exclude_item_idx=item_idx)
+        out = TowerOutputs(user=user, pos_item=item, rating=rating, pos_item_idx=item_idx, similarity=model.similarity)
+        if loss.needs_negatives:
+            neg_idx = loss.negative_sampler.sample(user_idx.shape[0], device=device)
+            out.neg_item = model.item_embeddings(neg_idx.reshape(-1)).reshape(*neg_idx.shape, -1)
+            out.neg_item_idx = neg_idx
+        if loss.needs_all_items:
+            out.all_items = model.item_embeddings(None)
+        return loss(out)
+
+    forward = torch.compile(forward_loss) if compile_step else forward_loss
+
     def step(user_idx, item_idx, rating):
         with _autocast(device, precision):
-            user, item = model(user_idx, item_idx, exclude_item_idx=item_idx)
-            out = TowerOutputs(user=user, pos_item=item, rating=rating, pos_item_idx=item_idx, similarity=model.similarity)
-            if loss.needs_negatives:
-                neg_idx = loss.negative_sampler.sample(user_idx.shape[0], device=device)
-                out.neg_item = model.item_embeddings(neg_idx.reshape(-1)).reshape(*neg_idx.shape, -1)
-                out.neg_item_idx = neg_idx
-            if loss.needs_all_items:
-                out.all_items = model.item_embeddings(None)
-            value = loss(out)
+            value = forward(user_idx, item_idx, rating)
         optimizer.zero_grad(set_to_none=True)
         value.backward()
         optimizer.step()
@@ -64,11 +69,11 @@ def step_fn(model, loss, optimizer, device, precision):
     return step
 
 
-def plain_loop(model, loss, batches: TensorBatches, device, precision, steps: int, warmup: int) -> float:
+def plain_loop(model, loss, batches: TensorBatches, device, precision, steps: int, warmup: int, compile_step: bool = False) -> float:
     model = model.to(device).train()
     loss = loss.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    step = step_fn(model, loss, optimizer, device, precision)
+    step = step_fn(model, loss, optimizer, device, precision, compile_step)
     done, start = 0, None
     while done < steps + warmup:
         for batch in batches:
@@ -98,8 +103,8 @@ class _Timer(pl.Callback):
         self.steps = trainer.global_step - self.warmup
 
 
-def lightning_loop(model, loss, data, batch_size, device, precision, steps, warmup, seed) -> float:
-    module = TwoTowerModule(model, loss, partial(torch.optim.Adam, lr=1e-3), val_task=None)
+def lightning_loop(model, loss, data, batch_size, device, precision, steps, warmup, seed, compile_step=False) -> float:
+    module = TwoTowerModule(model, loss, partial(torch.optim.Adam, lr=1e-3), val_task=None, compile_step=compile_step)
     datamodule = InteractionDataModule(data, None, batch_size=batch_size, seed=seed)
     timer = _Timer(warmup)
     trainer = pl.Trainer(
@@ -157,6 +162,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=0, help="if > 0, time this many epochs instead of --steps")
     parser.add_argument("--tutorial-steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the forward + loss of ours and the plain loop")
     parser.add_argument("--processed-root", default=str(recsys.REPO_ROOT / "data" / "processed"))
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -182,10 +188,11 @@ def main() -> None:
                     "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
                     "loadavg": os.getloadavg()},
         "data": args.data, "train_ratings": len(data.train), "loss": args.loss, "batch_size": args.batch_size,
-        "precision": args.precision, "device": str(device), "timed_steps": steps,
+        "precision": args.precision, "device": str(device), "timed_steps": steps, "compile": args.compile,
     }
-    plain = plain_loop(copy.deepcopy(model), copy.deepcopy(loss), batches, device, args.precision, steps, args.warmup)
-    ours = lightning_loop(copy.deepcopy(model), copy.deepcopy(loss), data, args.batch_size, device, args.precision, steps, args.warmup, cfg.seed)
+    plain = plain_loop(copy.deepcopy(model), copy.deepcopy(loss), batches, device, args.precision, steps, args.warmup, args.compile)
+    ours = lightning_loop(copy.deepcopy(model), copy.deepcopy(loss), data, args.batch_size, device, args.precision, steps,
+                          args.warmup, cfg.seed, args.compile)
     tutorial = tutorial_loop(copy.deepcopy(model), copy.deepcopy(loss), data, device, args.precision, args.tutorial_steps, args.warmup)
     results["samples_per_s"] = {"ours_lightning": round(ours), "plain_pytorch_loop": round(plain), "per_row_dataset_bs512_w4": round(tutorial)}
     results["ours_vs_plain"] = round(ours / plain, 3)

@@ -9,8 +9,9 @@ nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "
 from recsys.data.prepare import prepare_dataset
 prepare_dataset('synthetic', ['data.raw_root=/tmp/syn_raw', 'data.processed_root=/tmp/syn_proc'])" > /dev/null 2>&1
-for bs in 16384; do
+# eager, then with the forward + loss through torch.compile (the warm-up steps absorb the compilation)
+for flag in "" "--compile"; do
 python3 scripts/bench_training.py --data synthetic --data-overrides data.raw_root=/tmp/syn_raw \
-  --processed-root /tmp/syn_proc --device cuda --batch-size $bs --precision bf16-mixed --loss softmax \
-  --epochs 1 --tutorial-steps 200 --warmup 10 2>&1 | grep -A40 '^{' | tee "$OUT/bench_training_gpu_bs$bs.json"
+  --processed-root /tmp/syn_proc --device cuda --batch-size 16384 --precision bf16-mixed --loss softmax \
+  --epochs 1 --tutorial-steps 200 --warmup 10 $flag 2>&1 | grep -A40 '^{' | tee "$OUT/bench_training_gpu_bs16384${flag/--/_}.json"
 done

@@ -85,6 +85,7 @@ def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[d
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         val_task=val_task,
+        compile_step=bool(cfg.get("compile_step", False)),
     )
     datamodule = InteractionDataModule(
         data,
