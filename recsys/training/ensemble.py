@@ -59,8 +59,8 @@ def fit_ensemble(
         (member_dir / "config.yaml").write_text(OmegaConf.to_yaml(member, resolve=True))  # eval.py reads it
         pl.seed_everything(seed, workers=True)
         metrics, objects = fit_member(member, data, member_dir)
-        if not metrics:  # a non-zero DDP rank: rank 0 evaluates
-            return {}, objects
+        if not metrics:  # a non-zero DDP rank trains every member with rank 0; rank 0 evaluates
+            continue
         model = objects["model"].cpu().eval()
         with torch.no_grad():
             user_vectors, item_vectors = model.retrieval_vectors()
@@ -73,6 +73,8 @@ def fit_ensemble(
             "test_ndcg@10": metrics["test"]["ndcg@10"],
             "best_checkpoint": metrics["best_checkpoint"],
         })
+    if not members:
+        return {}, {"data": data}
     start = time.perf_counter()
     reports = evaluate(cfg, data, torch.cat(users, dim=1), torch.cat(items, dim=1), Path(output_dir))
     metrics = metrics_record(reports, train_seconds, time.perf_counter() - start, "")

@@ -45,3 +45,23 @@ def test_ensemble_concatenates_members_and_scores_their_sum(tmp_path: Path, proc
 def test_ensemble_seeds_must_be_distinct(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
     with pytest.raises(ValueError, match="distinct"):
         train(compose_train(tmp_path, processed_root, ["ensemble_seeds=[3,3]"]))
+
+
+def test_a_non_zero_rank_trains_every_member_and_reports_nothing(tmp_path: Path, processed_root: Path) -> None:
+    # under DDP with one process per rank, fit_two_tower returns ({}, objects) on ranks > 0: those
+    # ranks must still train every member in step with rank 0, or rank 0 would wait forever
+    from recsys.training.ensemble import fit_ensemble
+
+    cfg = compose_train(tmp_path, processed_root, ["ensemble_seeds=[5,6,7]"])
+    trained = []
+
+    def fit_on_rank_one(member_cfg, data, member_dir):
+        trained.append((member_cfg.seed, Path(member_cfg.paths.output_dir).name))
+        return {}, {"model": None}
+
+    def never(*args):
+        raise AssertionError("ranks > 0 do not evaluate")
+
+    metrics, _ = fit_ensemble(cfg, data=None, output_dir=tmp_path, fit_member=fit_on_rank_one, evaluate=never)
+    assert metrics == {}
+    assert trained == [(5, "seed5"), (6, "seed6"), (7, "seed7")]
