@@ -32,22 +32,32 @@ class FullRankingTask:
         exclude: csr (n_users, C) of items never recommended to the user (train, and val for test).
         relevant: csr (n_users, C) of relevant held-out items.
         users: users with at least one relevant item, LongTensor (U_eval,).
-        ks: cut-offs.
+        protocol: the settings it was built with (cut-offs, backend, chunk size, activity buckets).
         n_users_skipped: users with held-out ratings but no relevant catalogue item.
-        backend: top-k backend of embedding models (``"torch"`` or ``"faiss"``).
-        chunk_size: users scored at once.
-        activity_buckets: edges on users' training counts for the per-bucket breakdown.
     """
 
     catalog: np.ndarray
     exclude: sp.csr_matrix
     relevant: sp.csr_matrix
     users: torch.Tensor
-    ks: tuple[int, ...]
+    protocol: EvaluationProtocol
     n_users_skipped: int = 0
-    backend: str = "torch"
-    chunk_size: int = 4096
-    activity_buckets: tuple[int, ...] = (5, 20, 100)
+
+    @property
+    def ks(self) -> tuple[int, ...]:
+        return self.protocol.ks
+
+    @property
+    def backend(self) -> str:
+        return self.protocol.backend
+
+    @property
+    def chunk_size(self) -> int:
+        return self.protocol.chunk_size
+
+    @property
+    def activity_buckets(self) -> tuple[int, ...]:
+        return self.protocol.activity_buckets
 
     @classmethod
     def build(
@@ -77,11 +87,8 @@ class FullRankingTask:
             exclude=exclude,
             relevant=relevant,
             users=torch.from_numpy(evaluated.astype(np.int64)),
-            ks=protocol.ks,
+            protocol=protocol,
             n_users_skipped=int(len(with_held_out) - len(evaluated)),
-            backend=protocol.backend,
-            chunk_size=protocol.chunk_size,
-            activity_buckets=protocol.activity_buckets,
         )
 
     def chunk_metrics(

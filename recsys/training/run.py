@@ -136,10 +136,11 @@ def evaluate_retrieval_vectors(
 ) -> dict[str, Any]:
     """Val and test reports of retrieval vectors (configured protocol and re-ranker); exports them."""
     protocol = instantiate(cfg.eval)
+    reranker = _reranker(cfg)
     reports = {}
     for split in ("val", "test"):
         task = val_task if split == "val" and val_task is not None else build_task(data, split, protocol)
-        reports[split], _ = evaluate_vectors(task, data, user_vectors, item_vectors, reranker=_reranker(cfg))
+        reports[split], _ = evaluate_vectors(task, data, user_vectors, item_vectors, reranker=reranker)
     if cfg.get("export_embeddings", True):
         export_embeddings(user_vectors, item_vectors, data, output_dir)
     return reports
@@ -153,10 +154,11 @@ def fit_baseline(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[di
     train_seconds = time.perf_counter() - start
     protocol = instantiate(cfg.eval)
     start = time.perf_counter()
+    reranker = _reranker(cfg)
     reports = {}
     for split in ("val", "test"):
         task = build_task(data, split, protocol)
-        reports[split], _ = evaluate_scorer(task, data, model.score, reranker=_reranker(cfg))
+        reports[split], _ = evaluate_scorer(task, data, model.score, reranker=reranker)
     eval_seconds = time.perf_counter() - start
     if hasattr(model, "save"):
         model.save(output_dir / "model.npz")
