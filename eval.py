@@ -1,4 +1,9 @@
-"""Evaluate a checkpoint: ``python eval.py ckpt=outputs/train/<run>/checkpoints/last.ckpt``."""
+"""Evaluate any run directory: ``python eval.py run=outputs/train/<run>`` (or ``ckpt=<file>``).
+
+Two-tower checkpoints go through the same trainer hooks that chose them during training, with
+the run's own evaluation protocol and re-ranker (override with ``eval=...`` / ``rerank=...``);
+baselines are reloaded from ``model.npz``, seed ensembles from their exported embeddings.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,17 @@ from omegaconf import DictConfig
 
 import recsys  # noqa: F401  (registers the ${repo_root:} resolver)
 from recsys.cli import print_metrics
-from recsys.training.checkpoint_eval import evaluate_checkpoint
+from recsys.training.evaluation import evaluate_run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    metrics = evaluate_checkpoint(cfg.ckpt, cfg.eval, Path(cfg.output_dir), list(cfg.splits))
-    print_metrics({"model": cfg.ckpt, "data": "", "split": ",".join(cfg.splits), **metrics})
-    print(f"embeddings and eval_metrics.json written to {cfg.output_dir}")
+    metrics = evaluate_run(
+        run_dir=cfg.run, ckpt=cfg.ckpt, eval_cfg=cfg.get("eval"), rerank_cfg=cfg.get("rerank"),
+        splits=tuple(cfg.splits), output_dir=Path(cfg.output_dir),
+    )
+    print_metrics({"model": metrics["checkpoint"], "data": "", "split": ",".join(cfg.splits), **metrics})
+    print(f"eval_metrics.json (and a two-tower's embeddings) written to {cfg.output_dir}")
 
 
 if __name__ == "__main__":

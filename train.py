@@ -7,14 +7,16 @@ from omegaconf import DictConfig
 
 import recsys  # noqa: F401  (registers the ${repo_root:} resolver)
 from recsys.cli import print_metrics
-from recsys.training.run import train
+from recsys.training.resume import resume_config
+from recsys.training.run import command_line_overrides, optimized_value, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    cfg = resume_config(cfg, command_line_overrides())
     metrics, _ = train(cfg)
     print_metrics(metrics)
-    return metrics.get("val", {}).get("ndcg@10") if metrics else None
+    return optimized_value(cfg, metrics)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import torch
 from recsys.evaluation.topk import csr_contains
 
 _PER_USER = ("recall", "precision", "ndcg", "hit_rate", "map", "novelty")
-_COLUMNS = ("recall", "precision", "ndcg", "hit_rate", "map", "coverage", "novelty")
+METRIC_NAMES = ("recall", "precision", "ndcg", "hit_rate", "map", "coverage", "novelty")
 
 
 @dataclass
@@ -59,7 +59,7 @@ class RankingReport:
 
     def table(self, k: int) -> str:
         """Markdown table of every metric at cut-off ``k``, overall and per activity bucket."""
-        cols = [c for c in _COLUMNS if f"{c}@{k}" in self.overall]
+        cols = [c for c in METRIC_NAMES if f"{c}@{k}" in self.overall]
         if not cols:
             raise KeyError(f"no metrics at k={k}; cut-offs are {self.ks}")
         lines = [

@@ -1,64 +1,101 @@
 """LightningModule that trains a two-tower model with any loss of :mod:`recsys.losses`.
 
-The model and the loss are plain ``nn.Module`` objects built from config; this module only wires
-them to Lightning: the training step, full-ranking validation (``val/ndcg@10`` and friends, exact
-across DDP ranks), optimizers and schedulers.
+The model and the loss are plain ``nn.Module`` objects built from their configs (``conf/model``,
+``conf/loss``) with the data's sizes filled in; this module only wires them to Lightning: the
+training step, evaluation, optimizers and schedulers. Its hyper-parameters are the configs
+themselves (``save_hyperparameters``), so ``TwoTowerModule.load_from_checkpoint(path)`` rebuilds
+the trained model from the checkpoint alone (the processed data set is loaded from its cache).
+
+Evaluation has one path. ``validation_step`` / ``test_step`` embed the split's users chunk by
+chunk (the datamodule's ``val_dataloader`` / ``test_dataloader``) and the epoch end ranks the
+catalogue for all of them with :func:`recsys.evaluation.evaluate.evaluate_vectors`, re-ranker
+included. The same code chooses the checkpoint during ``fit``, fills ``metrics.json`` after it
+(``trainer.validate`` / ``trainer.test`` on the best checkpoint) and runs in ``eval.py``. Under DDP
+every rank evaluates every user (each gets the same numbers, so no reduction is needed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch import nn
-from torchmetrics import MeanMetric
+from hydra.utils import instantiate
+from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
+from omegaconf import DictConfig, OmegaConf
 
-from recsys.evaluation.full_ranking import FullRankingTask
-from recsys.losses.outputs import TowerLoss, TowerOutputs
+from recsys.data.interactions import SplitData
+from recsys.evaluation.evaluate import evaluate_vectors
+from recsys.evaluation.metrics import RankingReport
+from recsys.losses.outputs import TowerOutputs
+from recsys.training.build import build_loss, build_two_tower, load_split
 
-VAL_METRICS = ("recall", "precision", "ndcg", "hit_rate", "map")
+ConfigLike = DictConfig | dict[str, Any] | None
+
+
+def _plain(node: ConfigLike) -> dict[str, Any] | None:
+    """A resolved plain dict (what a checkpoint stores, loadable with ``weights_only``)."""
+    if node is None:
+        return None
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+    return dict(node)
+
+
+def _cfg(node: dict[str, Any] | None) -> DictConfig | None:
+    return None if node is None else OmegaConf.create(node)
 
 
 class TwoTowerModule(pl.LightningModule):
-    """Trains ``model`` with ``loss``; validates by full ranking over the catalogue.
+    """Trains the configured two-tower model with the configured loss.
 
     Args:
-        model: a :class:`recsys.models.two_tower.TwoTower`.
-        loss: a :class:`recsys.losses.outputs.TowerLoss` (already ``setup`` with item counts).
-        optimizer: partial optimizer, called with the parameters.
-        scheduler: partial LR scheduler, called with the optimizer, or None.
-        val_task: the validation ranking task (set by :func:`recsys.training.build`).
-        monitor: the metric schedulers such as ReduceLROnPlateau follow.
+        model: ``conf/model`` node of a two-tower model (towers with ``???`` data fields).
+        loss: ``conf/loss`` node.
+        optimizer: ``conf/optimizer`` node (``_partial_: true``).
+        data: ``conf/data`` node; used to load the split when ``split_data`` is not given
+            (``load_from_checkpoint``).
+        scheduler: ``conf/scheduler`` node (``_partial_: true``) or None.
+        rerank: ``conf/rerank`` node or None: evaluation re-ranks with it (validation included).
+        min_positive_rating: the rows the loss trains on (their item counts feed log-Q).
+        monitor: the metric LR schedulers such as ReduceLROnPlateau follow.
         compile_step: run the training step's forward and loss through ``torch.compile``
-            (the modules themselves stay uncompiled, so checkpoints keep their keys).
+            (the modules stay uncompiled, so checkpoints keep their keys).
+        split_data: the loaded split (injected by ``train()``; not a hyper-parameter).
     """
 
     def __init__(
         self,
-        model: nn.Module,
-        loss: TowerLoss,
-        optimizer: Callable[..., torch.optim.Optimizer],
-        scheduler: Callable[..., Any] | None = None,
-        val_task: FullRankingTask | None = None,
+        model: ConfigLike,
+        loss: ConfigLike,
+        optimizer: ConfigLike,
+        data: ConfigLike = None,
+        scheduler: ConfigLike = None,
+        rerank: ConfigLike = None,
+        min_positive_rating: float | None = None,
         monitor: str = "val/ndcg@10",
         compile_step: bool = False,
+        split_data: SplitData | None = None,
     ) -> None:
         super().__init__()
-        self.compile_step = bool(compile_step)
-        self._compiled_batch_loss: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
-        self.model = model
-        self.loss = loss
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
-        self.val_task = val_task
+        model, loss, optimizer = _plain(model), _plain(loss), _plain(optimizer)
+        data, scheduler, rerank = _plain(data), _plain(scheduler), _plain(rerank)
+        self.save_hyperparameters(ignore=["split_data"], logger=False)
+        if split_data is None:
+            if data is None:
+                raise ValueError("TwoTowerModule needs split_data or the data config to load it")
+            split_data = load_split(_cfg(data))
+        self.split_data = split_data
+        self.model = build_two_tower(_cfg(model), split_data)
+        self.loss = build_loss(_cfg(loss), split_data, min_positive_rating)
+        self.optimizer_factory = instantiate(_cfg(optimizer))
+        self.scheduler_factory = instantiate(_cfg(scheduler)) if scheduler else None
+        self.reranker = instantiate(_cfg(rerank)) if rerank else None
         self.monitor = monitor
-        ks = val_task.ks if val_task is not None else (10,)
-        self.val_metrics = nn.ModuleDict(
-            {f"{name}@{k}": MeanMetric() for name in VAL_METRICS for k in ks}
-        )
-        self._catalog_vectors: torch.Tensor | None = None
+        self.compile_step = bool(compile_step)
+        self._compiled_batch_loss: Any = None
+        self._user_vectors: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.reports: dict[str, RankingReport] = {}
         self._epoch_loss_sum = torch.zeros(())
         self._epoch_steps = 0
 
@@ -100,10 +137,6 @@ class TwoTowerModule(pl.LightningModule):
             self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
-    def on_train_epoch_end(self) -> None:
-        if self._epoch_steps:
-            self.log("train/loss_epoch", self._epoch_loss_sum / self._epoch_steps, sync_dist=True)
-
     def on_train_epoch_start(self) -> None:
         self._epoch_loss_sum = torch.zeros((), device=self.device)
         self._epoch_steps = 0
@@ -111,36 +144,61 @@ class TwoTowerModule(pl.LightningModule):
         if datamodule is not None and getattr(datamodule, "train_batches", None) is not None:
             datamodule.train_batches.set_epoch(self.current_epoch)
 
-    # --------------------------------------------------------------- validation
-    @torch.no_grad()
-    def catalog_vectors(self) -> torch.Tensor:
-        """Retrieval vectors of the catalogue items, (C, D), computed once per validation epoch."""
-        if self._catalog_vectors is None:
-            catalog = torch.as_tensor(self.val_task.catalog, device=self.device)
-            items = self.model.item_embeddings(catalog)
-            self._catalog_vectors = self.model.similarity.prepare(items).float()
-        return self._catalog_vectors
+    def on_train_epoch_end(self) -> None:
+        if self._epoch_steps:
+            self.log("train/loss_epoch", self._epoch_loss_sum / self._epoch_steps, sync_dist=True)
+
+    # --------------------------------------------------------------- evaluation
+    def _embed_users(self, user_idx: torch.Tensor) -> None:
+        if user_idx.numel():
+            vectors = self.model.similarity.prepare(self.model.user_embeddings(user_idx)).float()
+            self._user_vectors.append((user_idx.cpu(), vectors.cpu()))
+
+    def _evaluate(self, split: str) -> RankingReport:
+        """Rank the catalogue for every user of ``split`` embedded this epoch; log ``<split>/*``."""
+        datamodule = self.trainer.datamodule
+        task = datamodule.task(split)
+        items = self.model.similarity.prepare(self.model.item_embeddings(None, chunk_size=task.chunk_size)).float().cpu()
+        users = torch.zeros(self.split_data.n_users, items.shape[1])
+        for idx, vectors in self._user_vectors:
+            users[idx] = vectors
+        self._user_vectors = []
+        report, _ = evaluate_vectors(task, self.split_data, users, items, reranker=self.reranker)
+        self.reports[split] = report
+        for name, value in report.overall.items():
+            if isinstance(value, float) and "@" in name:
+                # every rank computed the same value from every user: nothing to reduce
+                self.log(f"{split}/{name}", value, prog_bar=name in ("ndcg@10", "recall@10"), rank_zero_only=False)
+        return report
 
     def on_validation_epoch_start(self) -> None:
-        self._catalog_vectors = None
+        self._user_vectors = []
 
     def validation_step(self, user_idx: torch.Tensor, batch_idx: int) -> None:
-        if self.val_task is None or user_idx.numel() == 0:
-            return
-        user_vectors = self.model.similarity.prepare(self.model.user_embeddings(user_idx)).float()
-        metrics, n_users = self.val_task.chunk_metrics(user_idx, user_vectors, self.catalog_vectors())
-        for name, value in metrics.items():
-            if name in self.val_metrics:
-                self.val_metrics[name].update(torch.tensor(value, device=self.device), weight=n_users)
+        self._embed_users(user_idx)
 
+    @torch.no_grad()
     def on_validation_epoch_end(self) -> None:
-        if self.val_task is None:
-            return
-        for name, metric in self.val_metrics.items():
-            # Logging the metric object lets Lightning compute it (synchronised across DDP ranks,
-            # each metric a user-weighted mean, so equal to a single process) and reset it.
-            self.log(f"val/{name}", metric, prog_bar=name in ("ndcg@10", "recall@10"))
-        self._catalog_vectors = None
+        self._evaluate("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._user_vectors = []
+
+    def test_step(self, user_idx: torch.Tensor, batch_idx: int) -> None:
+        self._embed_users(user_idx)
+
+    @torch.no_grad()
+    def on_test_epoch_end(self) -> None:
+        self._evaluate("test")
+
+    # ----------------------------------------------------------- exact resuming
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the RNG states so a resumed run draws the same dropout masks and negatives."""
+        checkpoint["rng_states"] = _collect_rng_states(include_cuda=torch.cuda.is_available())
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng_states" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
+            _set_rng_states(checkpoint["rng_states"])
 
     # --------------------------------------------------------------- optimizers
     def configure_optimizers(self) -> Any:

@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from recsys.utils.atomic import atomic_file
+
 __all__ = ["FittedBaseline", "HasFactors", "Recommender", "as_train_matrix"]
 
 _T = TypeVar("_T", bound="FittedBaseline")
@@ -188,9 +190,7 @@ class FittedBaseline(ABC):
                     arrays[f"{key}/{part}"] = np.asarray(getattr(csr, part))
             else:
                 arrays[key] = np.asarray(value)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as f:  # a file handle stops numpy from appending ".npz"
+        with atomic_file(Path(path)) as tmp, tmp.open("wb") as f:  # a handle stops numpy appending ".npz"
             np.savez(f, **arrays)
 
     @classmethod

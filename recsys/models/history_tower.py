@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recsys.models.feature_projection import FeatureProjection
 from recsys.models.mlp import MLP
 
 WEIGHTINGS = ("rating_centered", "uniform")
@@ -82,20 +83,18 @@ class HistoryUserTower(nn.Module):
         self.eps = float(eps)
         self.item_bag = nn.EmbeddingBag(int(num_items), int(embedding_dim), mode="sum")
         nn.init.normal_(self.item_bag.weight, std=init_std)
-        in_dim = int(embedding_dim)
-        self.projection: nn.Linear | None = None
-        if features is not None:
-            features = torch.as_tensor(features, dtype=torch.float32)
-            if features.ndim != 2 or features.shape[0] != indptr.numel() - 1:
-                raise ValueError(f"features must have shape ({indptr.numel() - 1}, F)")
-            self.register_buffer("features", features.clone())
-            self.projection = nn.Linear(features.shape[1], int(feature_projection_dim))
-            in_dim += int(feature_projection_dim)
-        else:
-            self.features = None
+        self.feature_projection = (
+            None if features is None else FeatureProjection(features, feature_projection_dim, indptr.numel() - 1)
+        )
+        in_dim = int(embedding_dim) + (self.feature_projection.output_dim if self.feature_projection else 0)
         self.mlp = MLP(in_dim, list(hidden_dims), dropout, batch_norm, activation)
         self.normalize_output = bool(normalize_output)
         self.output_dim = self.mlp.output_dim
+
+    @property
+    def features(self) -> torch.Tensor | None:
+        """The user feature table (U, F), or None."""
+        return None if self.feature_projection is None else self.feature_projection.table
 
     @property
     def num_ids(self) -> int:
@@ -125,7 +124,7 @@ class HistoryUserTower(nn.Module):
         if exclude_item_idx is not None:
             keep = items != exclude_item_idx[seg]
             items, ratings, seg = items[keep], ratings[keep], seg[keep]
-        feats = self.features[user_idx] if self.features is not None else None
+        feats = self.feature_projection(user_idx) if self.feature_projection is not None else None
         return self._encode(items, ratings, seg, user_idx.numel(), feats)
 
     def embed_history(
@@ -148,12 +147,12 @@ class HistoryUserTower(nn.Module):
         Returns:
             Tensor of shape (B, output_dim).
         """
-        if self.projection is not None and features is None:
+        if self.feature_projection is not None and features is None:
             raise ValueError("this tower was built with user features; pass features (B, F)")
         item_idx, offsets = item_idx.long(), offsets.long()
         ends = torch.cat([offsets[1:], offsets.new_tensor([item_idx.numel()])])
         seg = torch.repeat_interleave(torch.arange(offsets.numel(), device=offsets.device), ends - offsets)
-        feats = features.to(self.item_bag.weight.dtype) if self.projection is not None else None
+        feats = self.feature_projection.project(features) if self.feature_projection is not None else None
         return self._encode(item_idx, ratings.float(), seg, offsets.numel(), feats)
 
     def bag_weights(self, ratings: torch.Tensor, seg: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -187,14 +186,14 @@ class HistoryUserTower(nn.Module):
         ratings: torch.Tensor,
         seg: torch.Tensor,
         batch_size: int,
-        features: torch.Tensor | None,
+        projected: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Weighted bag (+ projected features) through the MLP; returns (B, output_dim)."""
+        """Weighted bag (+ projected features (B, P)) through the MLP; returns (B, output_dim)."""
         weights = self.bag_weights(ratings, seg, batch_size).to(self.item_bag.weight.dtype)
         counts = torch.bincount(seg, minlength=batch_size)
         offsets = torch.cumsum(counts, 0) - counts
         x = self.item_bag(items, offsets, per_sample_weights=weights)
-        if self.projection is not None:
-            x = torch.cat([x, self.projection(features)], dim=-1)
+        if projected is not None:
+            x = torch.cat([x, projected], dim=-1)
         out = self.mlp(x)
         return F.normalize(out, dim=-1) if self.normalize_output else out

@@ -44,6 +44,20 @@ def fill_missing(node: DictConfig, available: dict[str, Any], what: str) -> dict
     return kwargs
 
 
+def load_split(data_cfg: DictConfig) -> SplitData:
+    """Prepare (processing is cached by content hash) and load the configured data set and split.
+
+    Raises:
+        ConfigError: the train or test split is empty.
+    """
+    dataset = instantiate(data_cfg, _convert_="all").prepare()
+    data = SplitData.load(dataset)
+    for name in ("train", "test"):
+        if len(getattr(data, name)) == 0:
+            raise ConfigError(f"the {name} split of {dataset.split_dir} is empty; choose another data.split")
+    return data
+
+
 def user_tower_inputs(data: SplitData) -> dict[str, Any]:
     """Everything a user tower may ask for: sizes, features and the training history."""
     indptr, items, ratings = data.train_history()

@@ -17,13 +17,15 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from recsys.data.interactions import SplitData
-from recsys.training.records import metrics_record
+from recsys.lit.datamodule import InteractionDataModule
+from recsys.training.evaluation import evaluate_retrieval_vectors
+from recsys.training.export import export_embeddings
+from recsys.utils.atomic import write_text_atomic
 
-FitMember = Callable[[DictConfig, SplitData, Path], tuple[dict[str, Any], dict[str, Any]]]
-EvaluateVectors = Callable[[DictConfig, SplitData, torch.Tensor, torch.Tensor, Path], dict[str, Any]]
+FitMember = Callable[[DictConfig, InteractionDataModule, Path], tuple[dict[str, Any], dict[str, Any]]]
 
 
 def member_config(cfg: DictConfig, seed: int, output_dir: Path) -> DictConfig:
@@ -34,18 +36,20 @@ def member_config(cfg: DictConfig, seed: int, output_dir: Path) -> DictConfig:
         member.paths.output_dir = str(output_dir)
         member.export_embeddings = False
         member.ensemble_seeds = None
-    return member
+    return OmegaConf.create(OmegaConf.to_container(member, resolve=True))
 
 
 def fit_ensemble(
-    cfg: DictConfig, data: SplitData, output_dir: Path, fit_member: FitMember, evaluate: EvaluateVectors
+    cfg: DictConfig, datamodule: InteractionDataModule, output_dir: Path, fit_member: FitMember
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train every member, then evaluate and export the concatenated retrieval vectors.
 
     Args:
-        fit_member: trains one two-tower run (``recsys.training.run.fit_two_tower``).
-        evaluate: val/test reports of retrieval vectors, exporting them
-            (``recsys.training.run.evaluate_retrieval_vectors``).
+        fit_member: trains one two-tower run (``recsys.training.fit.fit_two_tower``).
+
+    Returns:
+        ``(reports, objects)`` like ``fit_member``; ``objects["members"]`` lists each member's
+        seed, val/test NDCG@10 and best checkpoint. Empty reports on DDP ranks other than 0.
     """
     seeds = [int(s) for s in cfg.ensemble_seeds]
     if len(set(seeds)) != len(seeds):
@@ -56,27 +60,30 @@ def fit_ensemble(
         member_dir = Path(output_dir) / "members" / f"seed{seed}"
         member_dir.mkdir(parents=True, exist_ok=True)
         member = member_config(cfg, seed, member_dir)
-        (member_dir / "config.yaml").write_text(OmegaConf.to_yaml(member, resolve=True))  # eval.py reads it
+        write_text_atomic(member_dir / "config.yaml", OmegaConf.to_yaml(member, resolve=True))  # eval.py reads it
+        datamodule.seed = seed  # the member's batch order (the split is shared, loaded once)
         pl.seed_everything(seed, workers=True)
-        metrics, objects = fit_member(member, data, member_dir)
-        if not metrics:  # a non-zero DDP rank trains every member with rank 0; rank 0 evaluates
+        reports, objects = fit_member(member, datamodule, member_dir)
+        if not reports:  # a non-zero DDP rank trains every member with rank 0; rank 0 evaluates
             continue
-        model = objects["model"].cpu().eval()
-        with torch.no_grad():
-            user_vectors, item_vectors = model.retrieval_vectors()
+        user_vectors, item_vectors = objects["model"].retrieval_vectors()
         users.append(user_vectors)
         items.append(item_vectors)
-        train_seconds += metrics["train_seconds"]
+        train_seconds += objects["train_seconds"]
         members.append({
             "seed": seed,
-            "val_ndcg@10": metrics["val"]["ndcg@10"],
-            "test_ndcg@10": metrics["test"]["ndcg@10"],
-            "best_checkpoint": metrics["best_checkpoint"],
+            "val_ndcg@10": reports["val"].overall["ndcg@10"],
+            "test_ndcg@10": reports["test"].overall["ndcg@10"],
+            "best_checkpoint": objects["best_checkpoint"],
         })
     if not members:
-        return {}, {"data": data}
+        return {}, {"data": datamodule.data}
     start = time.perf_counter()
-    reports = evaluate(cfg, data, torch.cat(users, dim=1), torch.cat(items, dim=1), Path(output_dir))
-    metrics = metrics_record(reports, train_seconds, time.perf_counter() - start, "")
-    metrics["members"] = members
-    return metrics, {"data": data, "members": members}
+    user_vectors, item_vectors = torch.cat(users, dim=1), torch.cat(items, dim=1)
+    reranker = instantiate(cfg.rerank) if cfg.get("rerank") else None
+    reports = evaluate_retrieval_vectors(user_vectors, item_vectors, datamodule.data, datamodule.protocol, reranker)
+    if cfg.get("export_embeddings", True):
+        export_embeddings(user_vectors, item_vectors, datamodule.data, output_dir)
+    objects = {"data": datamodule.data, "members": members, "train_seconds": train_seconds,
+               "eval_seconds": time.perf_counter() - start, "best_checkpoint": ""}
+    return reports, objects

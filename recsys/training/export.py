@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from recsys.data.interactions import SplitData
+from recsys.utils.atomic import atomic_file
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        np.save(tmp, array)
 
 
 def export_embeddings(user_vectors: torch.Tensor, item_vectors: torch.Tensor, data: SplitData, output_dir: Path) -> dict[str, Path]:
@@ -35,7 +33,6 @@ def export_embeddings(user_vectors: torch.Tensor, item_vectors: torch.Tensor, da
     _save_npy(paths["user_embeddings"], user_vectors.detach().float().cpu().numpy())
     _save_npy(paths["item_embeddings"], item_vectors.detach().float().cpu().numpy())
     items = data.items.reset_index()
-    tmp = paths["items"].with_name(f".items.tmp-{uuid.uuid4().hex[:8]}.parquet")
-    items.to_parquet(tmp, index=False)
-    os.replace(tmp, paths["items"])
+    with atomic_file(paths["items"]) as tmp:
+        items.to_parquet(tmp, index=False)
     return paths

@@ -1,191 +1,89 @@
-"""``train(cfg)``: prepare data, fit the configured model, evaluate it, write the run directory.
+"""``train(cfg)``: check the config, prepare data, fit the configured model, write the run directory.
 
 The run directory (Hydra's output dir) receives the resolved config, ``checkpoints/`` (best and
 last), ``metrics.json`` and the exported embeddings. ``train`` returns ``(metrics, objects)``;
-the metric a sweeper optimises is ``metrics["val"]["ndcg@10"]`` (never the test split).
+the metric a sweeper optimises is ``metrics["val"][<optimized_metric without "val/">]``, named
+by ``optimized_metric`` in ``conf/train.yaml`` (never the test split).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from recsys.data.interactions import SplitData
-from recsys.evaluation.evaluate import build_task, evaluate_scorer, evaluate_vectors
 from recsys.lit.datamodule import InteractionDataModule
-from recsys.lit.two_tower_module import TwoTowerModule
-from recsys.training.build import (
-    ConfigError,
-    build_callbacks,
-    build_loggers,
-    build_loss,
-    build_two_tower,
-    check_accelerator,
-    is_neural,
-)
+from recsys.training.build import is_neural
 from recsys.training.ensemble import fit_ensemble
-from recsys.training.export import export_embeddings
+from recsys.training.fit import fit_baseline, fit_two_tower
+from recsys.training.preflight import preflight
 from recsys.training.records import metrics_record
-from recsys.utils.atomic import write_json_atomic
+from recsys.training.resume import is_resume
+from recsys.utils.atomic import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 
-def load_data(cfg: DictConfig) -> SplitData:
-    """Prepare (cached) and load the configured data set and split."""
-    dataset = instantiate(cfg.data, _convert_="all").prepare()
-    data = SplitData.load(dataset)
-    for name in ("train", "val", "test"):
-        if len(getattr(data, name)) == 0 and name != "val":
-            raise ConfigError(f"the {name} split of {dataset.split_dir} is empty; choose another data.split")
-    return data
+def command_line_overrides() -> list[str]:
+    """The overrides of the running ``@hydra.main`` job (empty outside one, e.g. in tests)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
-    """``last`` means this run directory's ``checkpoints/last.ckpt``."""
-    if ckpt_path in (None, ""):
-        return None
-    if ckpt_path == "last":
-        last = output_dir / "checkpoints" / "last.ckpt"
-        if not last.exists():
-            raise ConfigError(
-                f"ckpt_path=last but {last} does not exist; resume inside the killed run's directory "
-                f"with hydra.run.dir=<that directory> ckpt_path=last"
-            )
-        return str(last)
-    if not Path(ckpt_path).exists():
-        raise ConfigError(f"checkpoint {ckpt_path} does not exist")
-    return ckpt_path
+def optimized_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
+    """The value of ``cfg.optimized_metric`` (``val/ndcg@10``) in ``metrics``, for sweepers."""
+    split, _, name = str(cfg.optimized_metric).partition("/")
+    return metrics.get(split, {}).get(name) if metrics else None
 
 
-def _reranker(cfg: DictConfig) -> Any:
-    """The configured re-ranker (``conf/rerank``), or None."""
-    return instantiate(cfg.rerank) if cfg.get("rerank") else None
+def build_datamodule(cfg: DictConfig) -> InteractionDataModule:
+    """The configured datamodule (``conf/datamodule``) with the evaluation protocol."""
+    return instantiate(cfg.datamodule, data=cfg.data, protocol=instantiate(cfg.eval), _recursive_=False)
 
 
-def fit_two_tower(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train with Lightning, reload the best checkpoint, evaluate val and test, export."""
-    check_accelerator(cfg.trainer)
-    if torch.cuda.is_available():  # TF32 tensor cores for the float32 parts (softmax logits)
-        torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "high"))
-    model = build_two_tower(cfg.model, data)
-    loss = build_loss(cfg.loss, data, cfg.get("min_positive_rating"))
-    protocol = instantiate(cfg.eval)
-    val_task = build_task(data, "val", protocol)
-    module = TwoTowerModule(
-        model=model,
-        loss=loss,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        val_task=val_task,
-        compile_step=bool(cfg.get("compile_step", False)),
-    )
-    datamodule = InteractionDataModule(
-        data,
-        val_task,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        eval_chunk_size=protocol.chunk_size,
-        min_positive_rating=cfg.get("min_positive_rating"),
-    )
-    callbacks = build_callbacks(cfg.get("callbacks"))
-    loggers = build_loggers(cfg.get("logger"))
-    if not loggers:  # the LR monitor has nothing to write to without a logger
-        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
-    if not cfg.trainer.get("enable_progress_bar", True):
-        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
-    has_checkpointing = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_checkpointing=has_checkpointing
-    )
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir))
-    train_seconds = time.perf_counter() - start
-    best = trainer.checkpoint_callback.best_model_path if has_checkpointing and trainer.checkpoint_callback else ""
-    if best:
-        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
-        module.load_state_dict(state)
-    objects = {"model": model, "module": module, "trainer": trainer, "data": data, "best_checkpoint": best}
-    if not trainer.is_global_zero:
-        return {}, objects
-    start = time.perf_counter()
-    model = model.cpu().eval()
-    with torch.no_grad():
-        user_vectors, item_vectors = model.retrieval_vectors()
-    reports = evaluate_retrieval_vectors(cfg, data, user_vectors, item_vectors, output_dir, val_task)
-    metrics = metrics_record(reports, train_seconds, time.perf_counter() - start, best)
-    for logger in loggers:
-        logger.log_metrics({f"test/{k}": v for k, v in metrics["test"].items() if isinstance(v, (int, float))})
-    return metrics, objects
-
-
-def evaluate_retrieval_vectors(
-    cfg: DictConfig,
-    data: SplitData,
-    user_vectors: torch.Tensor,
-    item_vectors: torch.Tensor,
-    output_dir: Path,
-    val_task: Any = None,
-) -> dict[str, Any]:
-    """Val and test reports of retrieval vectors (configured protocol and re-ranker); exports them."""
-    protocol = instantiate(cfg.eval)
-    reranker = _reranker(cfg)
-    reports = {}
-    for split in ("val", "test"):
-        task = val_task if split == "val" and val_task is not None else build_task(data, split, protocol)
-        reports[split], _ = evaluate_vectors(task, data, user_vectors, item_vectors, reranker=reranker)
-    if cfg.get("export_embeddings", True):
-        export_embeddings(user_vectors, item_vectors, data, output_dir)
-    return reports
-
-
-def fit_baseline(cfg: DictConfig, data: SplitData, output_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fit a non-neural recommender on the training matrix and evaluate it the same way."""
-    model = instantiate(cfg.model)
-    start = time.perf_counter()
-    model.fit(data.train.to_csr(data.n_users, data.n_items))
-    train_seconds = time.perf_counter() - start
-    protocol = instantiate(cfg.eval)
-    start = time.perf_counter()
-    reranker = _reranker(cfg)
-    reports = {}
-    for split in ("val", "test"):
-        task = build_task(data, split, protocol)
-        reports[split], _ = evaluate_scorer(task, data, model.score, reranker=reranker)
-    eval_seconds = time.perf_counter() - start
-    if hasattr(model, "save"):
-        model.save(output_dir / "model.npz")
-    return metrics_record(reports, train_seconds, eval_seconds, ""), {"model": model, "data": data}
-
-
-def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+def train(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run one configured experiment end to end.
 
     Args:
-        cfg: the composed ``conf/train.yaml``.
+        cfg: the composed ``conf/train.yaml`` (for a resumed run, the run's own saved config:
+            :func:`recsys.training.resume.resume_config`).
+        overrides: the command-line overrides, used to warn about options the model ignores
+            (default: those of the running Hydra job).
 
     Returns:
         ``(metrics, objects)``: the content of ``metrics.json`` and the live objects (model,
         trainer, data) for callers such as tests and notebooks.
     """
+    preflight(cfg, command_line_overrides() if overrides is None else overrides)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    data = load_data(cfg)
+    resuming = is_resume(cfg)
+    if not resuming:  # a resumed run keeps its record until it has started successfully
+        write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()  # sizes and features are needed to build the model
+    datamodule.setup("fit")
     if cfg.get("ensemble_seeds"):
-        metrics, objects = fit_ensemble(cfg, data, output_dir, fit_two_tower, evaluate_retrieval_vectors)
+        reports, objects = fit_ensemble(cfg, datamodule, output_dir, fit_two_tower)
     else:
         fit = fit_two_tower if is_neural(cfg.model) else fit_baseline
-        metrics, objects = fit(cfg, data, output_dir)
-    if metrics:
-        metrics = {"model": cfg.model.get("_target_"), "data": cfg.data.name, "split": cfg.data.split, **metrics}
-        write_json_atomic(output_dir / "metrics.json", metrics)
+        reports, objects = fit(cfg, datamodule, output_dir)
+    if resuming:
+        write_text_atomic(output_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    if not reports:  # DDP ranks other than 0
+        return {}, objects
+    metrics = {
+        "model": cfg.model.get("_target_"),
+        "data": cfg.data.name,
+        "split": cfg.data.split,
+        **metrics_record(reports, objects["train_seconds"], objects["eval_seconds"], objects.get("best_checkpoint", "")),
+        **({"members": objects["members"]} if "members" in objects else {}),
+        "run_dir": str(output_dir),
+    }
+    write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics, objects

@@ -42,7 +42,7 @@ def test_forward_shape_and_buffers() -> None:
     tower = make(features=True)
     out = tower(torch.tensor([0, 1, 2, 3]))
     assert out.shape == (4, 5) and tower.output_dim == 5 and tower.uses_history
-    assert {"history_indptr", "history_items", "history_ratings", "features"} <= set(tower.state_dict())
+    assert {"history_indptr", "history_items", "history_ratings", "feature_projection.table"} <= set(tower.state_dict())
     assert tower.num_ids == 4
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from recsys.models.mlp import MLP
-from recsys.models.towers import IdFeaturesTower, IdTower
+from recsys.models.towers import IdTower
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +50,7 @@ def test_id_tower_plain_embedding_and_normalisation() -> None:
 
 def test_id_features_tower_shapes_and_buffer() -> None:
     feats = torch.randn(10, 3)
-    tower = IdFeaturesTower(10, feats, embedding_dim=8, feature_projection_dim=4, hidden_dims=[16, 6])
+    tower = IdTower(10, feats, embedding_dim=8, feature_projection_dim=4, hidden_dims=[16, 6])
     assert tower.mlp.in_dim == 12
     assert tower(torch.tensor([0, 9])).shape == (2, 6)
     assert "features" in tower.state_dict()
@@ -59,7 +59,7 @@ def test_id_features_tower_shapes_and_buffer() -> None:
 
 def test_id_features_tower_uses_features() -> None:
     feats = torch.randn(4, 3)
-    tower = IdFeaturesTower(4, feats, embedding_dim=2, hidden_dims=[5]).eval()
+    tower = IdTower(4, feats, embedding_dim=2, hidden_dims=[5]).eval()
     idx = torch.tensor([0, 1])
     before = tower(idx)
     tower.features[0] += 10.0
@@ -68,10 +68,10 @@ def test_id_features_tower_uses_features() -> None:
 
 
 def test_id_features_tower_without_features() -> None:
-    tower = IdFeaturesTower(4, None, embedding_dim=2, hidden_dims=[5])
+    tower = IdTower(4, None, embedding_dim=2, hidden_dims=[5])
     assert tower(torch.tensor([0, 1])).shape == (2, 5)
 
 
 def test_id_features_tower_rejects_wrong_feature_rows() -> None:
     with pytest.raises(ValueError):
-        IdFeaturesTower(4, torch.randn(3, 2))
+        IdTower(4, torch.randn(3, 2))

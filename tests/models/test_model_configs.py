@@ -12,8 +12,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from recsys.models.history_tower import HistoryUserTower
-from recsys.models.towers import IdFeaturesTower, IdTower, instantiate_tower
+from recsys.models.towers import IdTower
 from recsys.models.two_tower import TwoTower
+from recsys.training.build import ConfigError, fill_missing
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 U, I = 4, 6
@@ -28,6 +29,11 @@ def tower_data(features_dim: int, rows: int) -> dict:
         "history_items": torch.tensor([0, 1, 2, 3, 4, 5]),
         "history_ratings": torch.tensor([1.0, 4.0, 3.0, 5.0, 2.0, 4.0]),
     }
+
+
+def instantiate_tower(cfg, **available):
+    """A tower config instantiated the way production does it (``fill_missing``)."""
+    return instantiate(cfg, **fill_missing(cfg, available, "tower"))
 
 
 def build_model(cfg) -> TwoTower:
@@ -71,14 +77,14 @@ def test_model_yaml_instantiates(path: Path) -> None:
 
 def test_missing_tower_field_fails_loudly() -> None:
     cfg = OmegaConf.load(CONF / "user_tower" / "id_features.yaml")
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ConfigError, match="features"):
         instantiate_tower(cfg, num_embeddings=3)
 
 
 @pytest.mark.parametrize(
     ("overrides", "user_cls", "item_cls", "dim"),
     [
-        ([], IdFeaturesTower, IdFeaturesTower, 128),
+        ([], IdTower, IdTower, 128),
         (["user_tower=history", "item_tower=id"], HistoryUserTower, IdTower, 128),
         (["model=mf", "user_tower=history"], IdTower, IdTower, 64),
     ],

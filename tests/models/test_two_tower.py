@@ -8,7 +8,7 @@ import torch
 from recsys.losses import InBatchSoftmaxLoss, MSELoss, TowerOutputs
 from recsys.models.history_tower import HistoryUserTower
 from recsys.models.similarity import CosineSimilarity, DotSimilarity
-from recsys.models.towers import IdFeaturesTower, IdTower
+from recsys.models.towers import IdTower
 from recsys.models.two_tower import TwoTower
 
 INDPTR = torch.tensor([0, 2, 4, 5])
@@ -22,7 +22,7 @@ def make(history: bool = False) -> TwoTower:
         user = HistoryUserTower(5, INDPTR, ITEMS, RATINGS, embedding_dim=4, hidden_dims=[8, 6])
     else:
         user = IdTower(3, embedding_dim=4, hidden_dims=[8, 6])
-    item = IdFeaturesTower(5, torch.randn(5, 2), embedding_dim=4, hidden_dims=[8, 6])
+    item = IdTower(5, torch.randn(5, 2), embedding_dim=4, hidden_dims=[8, 6])
     return TwoTower(user, item, CosineSimilarity())
 
 
