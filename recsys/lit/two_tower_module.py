@@ -21,7 +21,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from omegaconf import DictConfig, OmegaConf
 
 from recsys.data.interactions import SplitData
@@ -29,6 +28,7 @@ from recsys.evaluation.evaluate import evaluate_vectors
 from recsys.evaluation.metrics import RankingReport
 from recsys.losses.outputs import TowerOutputs
 from recsys.training.build import build_loss, build_two_tower, load_split
+from recsys.utils.rng import get_rng_states, set_rng_states
 
 ConfigLike = DictConfig | dict[str, Any] | None
 
@@ -194,11 +194,11 @@ class TwoTowerModule(pl.LightningModule):
     # ----------------------------------------------------------- exact resuming
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the RNG states so a resumed run draws the same dropout masks and negatives."""
-        checkpoint["rng_states"] = _collect_rng_states(include_cuda=torch.cuda.is_available())
+        checkpoint["rng_states"] = get_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng_states" in checkpoint and self._trainer is not None and self.trainer.state.fn == "fit":
-            _set_rng_states(checkpoint["rng_states"])
+            set_rng_states(checkpoint["rng_states"])
 
     # --------------------------------------------------------------- optimizers
     def configure_optimizers(self) -> Any:

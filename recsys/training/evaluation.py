@@ -28,7 +28,7 @@ from recsys.lit.datamodule import InteractionDataModule
 from recsys.lit.two_tower_module import TwoTowerModule
 from recsys.training.build import ConfigError, is_neural, load_split
 from recsys.training.export import export_embeddings
-from recsys.utils.atomic import write_json_atomic
+from recsys.utils.atomic import json_safe, write_json_atomic
 
 SPLITS = ("val", "test")
 
@@ -155,6 +155,7 @@ def evaluate_run(
     for split, report in reports.items():
         metrics[split] = dict(report.overall)
         metrics[f"{split}_by_activity"] = report.by_activity
+    metrics = json_safe(metrics)
     if output_dir is not None:
         if vectors is not None:
             export_embeddings(*vectors, data, output_dir)

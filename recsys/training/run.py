@@ -24,7 +24,7 @@ from recsys.training.fit import fit_baseline, fit_two_tower
 from recsys.training.preflight import preflight
 from recsys.training.records import metrics_record
 from recsys.training.resume import is_resume
-from recsys.utils.atomic import write_json_atomic, write_text_atomic
+from recsys.utils.atomic import json_safe, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ def optimized_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
 
 def build_datamodule(cfg: DictConfig) -> InteractionDataModule:
     """The configured datamodule (``conf/datamodule``) with the evaluation protocol."""
-    return instantiate(cfg.datamodule, data=cfg.data, protocol=instantiate(cfg.eval), _recursive_=False)
+    # a partial, so the protocol object is passed as it is (instantiate would turn kwargs into config)
+    return instantiate(cfg.datamodule, _partial_=True)(data=cfg.data, protocol=instantiate(cfg.eval))
 
 
 def train(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -85,5 +86,6 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[dict[str
         **({"members": objects["members"]} if "members" in objects else {}),
         "run_dir": str(output_dir),
     }
+    metrics = json_safe(metrics)  # what metrics.json holds: NaN (an empty activity bucket) is null
     write_json_atomic(output_dir / "metrics.json", metrics)
     return metrics, objects

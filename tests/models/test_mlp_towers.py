@@ -53,7 +53,7 @@ def test_id_features_tower_shapes_and_buffer() -> None:
     tower = IdTower(10, feats, embedding_dim=8, feature_projection_dim=4, hidden_dims=[16, 6])
     assert tower.mlp.in_dim == 12
     assert tower(torch.tensor([0, 9])).shape == (2, 6)
-    assert "features" in tower.state_dict()
+    assert "feature_projection.table" in tower.state_dict()
     assert torch.equal(tower.features, feats)
 
 

@@ -63,7 +63,7 @@ def test_retrieval_vectors_rank_like_score(history: bool) -> None:
 
 def test_mismatched_dims_rejected() -> None:
     with pytest.raises(ValueError):
-        TwoTower(IdTower(3, 4, [5]), IdTower(3, 4, [6]), DotSimilarity())
+        TwoTower(IdTower(3, embedding_dim=4, hidden_dims=[5]), IdTower(3, embedding_dim=4, hidden_dims=[6]), DotSimilarity())
 
 
 def test_tiny_two_tower_overfits() -> None:
@@ -72,7 +72,7 @@ def test_tiny_two_tower_overfits() -> None:
     user_idx, item_idx = torch.arange(n), torch.randperm(n)
     rating = torch.rand(n) * 4.5 + 0.5
     model = TwoTower(
-        IdTower(n, 16, [32, 16], dropout=0.0), IdTower(n, 16, [32, 16], dropout=0.0), CosineSimilarity()
+        IdTower(n, embedding_dim=16, hidden_dims=[32, 16], dropout=0.0), IdTower(n, embedding_dim=16, hidden_dims=[32, 16], dropout=0.0), CosineSimilarity()
     )
     softmax, mse = InBatchSoftmaxLoss(temperature=0.1, logq_correction=False), MSELoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from recsys.evaluation.evaluate import build_task, evaluate_vectors
-from recsys.training.checkpoint_eval import load_model, run_config
+from recsys.lit.datamodule import InteractionDataModule
+from recsys.lit.two_tower_module import TwoTowerModule
 from recsys.training.run import train
 from tests.compose import compose_train
 
@@ -29,9 +30,8 @@ def test_ensemble_concatenates_members_and_scores_their_sum(tmp_path: Path, proc
     for member in saved["members"]:
         ckpt = Path(member["best_checkpoint"])
         assert ckpt.exists() and f"seed{member['seed']}" in str(ckpt)
-        model = load_model(ckpt, run_config(ckpt), data)
-        with torch.no_grad():
-            vectors.append(model.retrieval_vectors())
+        model = TwoTowerModule.load_from_checkpoint(ckpt, split_data=data).model.eval()
+        vectors.append(model.retrieval_vectors())
     summed = sum(u @ i.T for u, i in vectors)
     np.testing.assert_allclose(users @ items.T, summed.numpy(), rtol=1e-4, atol=1e-4)
     # the members differ (different seeds), and metrics.json is the ensemble's own evaluation
@@ -55,13 +55,11 @@ def test_a_non_zero_rank_trains_every_member_and_reports_nothing(tmp_path: Path,
     cfg = compose_train(tmp_path, processed_root, ["ensemble_seeds=[5,6,7]"])
     trained = []
 
-    def fit_on_rank_one(member_cfg, data, member_dir):
-        trained.append((member_cfg.seed, Path(member_cfg.paths.output_dir).name))
+    def fit_on_rank_one(member_cfg, datamodule, member_dir):
+        trained.append((member_cfg.seed, datamodule.seed, Path(member_cfg.paths.output_dir).name))
         return {}, {"model": None}
 
-    def never(*args):
-        raise AssertionError("ranks > 0 do not evaluate")
-
-    metrics, _ = fit_ensemble(cfg, data=None, output_dir=tmp_path, fit_member=fit_on_rank_one, evaluate=never)
-    assert metrics == {}
-    assert trained == [(5, "seed5"), (6, "seed6"), (7, "seed7")]
+    datamodule = InteractionDataModule(cfg.data, split_data=None)
+    reports, _ = fit_ensemble(cfg, datamodule, output_dir=tmp_path, fit_member=fit_on_rank_one)
+    assert reports == {}
+    assert trained == [(5, 5, "seed5"), (6, 6, "seed6"), (7, 7, "seed7")]

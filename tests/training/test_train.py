@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from recsys.training.build import ConfigError, check_accelerator, fill_missing
-from recsys.training.checkpoint_eval import evaluate_checkpoint
+from recsys.training.evaluation import evaluate_run
 from recsys.training.run import train
 from tests.compose import compose_train
 
@@ -35,7 +35,7 @@ def test_default_two_tower_writes_a_complete_run_directory(tmp_path: Path, proce
     assert list(meta.columns[:5]) == ["item_idx", "movieId", "title", "genres", "year"]
     assert len(meta) == data.n_items
     # eval.py on the best checkpoint reproduces the run's own test metrics exactly
-    reloaded = evaluate_checkpoint(saved["best_checkpoint"], cfg.eval, tmp_path / "eval", ["test"])
+    reloaded = evaluate_run(ckpt=saved["best_checkpoint"], splits=("test",), output_dir=tmp_path / "eval")
     assert reloaded["test"] == saved["test"]
     assert (tmp_path / "eval" / "item_embeddings.npy").exists()
 
@@ -87,8 +87,8 @@ def test_ema_callbacks_validate_checkpoint_and_test_with_the_averaged_weights(
     assert not torch.allclose(averaged[name], current[name])
     # the module evaluated at the end holds the averaged weights, and eval.py reproduces the test metrics
     assert torch.equal(objects["module"].state_dict()[name], averaged[name])
-    reloaded = evaluate_checkpoint(metrics["best_checkpoint"], cfg.eval, tmp_path / "eval", ["test"])
-    assert reloaded["test"] == metrics["test"]
+    reloaded = evaluate_run(ckpt=metrics["best_checkpoint"], splits=("test",), output_dir=tmp_path / "eval")
+    assert reloaded["test"] == json.loads(json.dumps(metrics["test"]))
 
 
 @pytest.mark.slow
