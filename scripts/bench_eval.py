@@ -74,7 +74,7 @@ def main() -> None:
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         start = time.perf_counter()
-        top = topk_from_embeddings(user_emb, item_emb, args.k, train, backend, args.chunk_size)
+        top = topk_from_embeddings(user_emb, item_emb, args.k, train, SEARCHES[backend], args.chunk_size)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start

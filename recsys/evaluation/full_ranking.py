@@ -1,8 +1,8 @@
 """A full-ranking evaluation task: which users, which items to skip, which are relevant.
 
-Built once from a split (``val`` against ``train``, or ``test`` against ``train`` + ``val``); the
-LightningModule asks it for the metrics of a chunk of users, so validation is chunked, sharded
-across DDP ranks, and reduced exactly (each metric is a mean over users, reduced with user counts).
+Built once from a split (``val`` against ``train``, or ``test`` against ``train`` + ``val``) by
+:func:`recsys.evaluation.evaluate.build_task`; every model is then evaluated on it through
+``evaluate_vectors`` or ``evaluate_scorer``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys.evaluation.metrics import ranking_metrics
 from recsys.evaluation.protocol import EvaluationProtocol
-from recsys.evaluation.topk import topk_from_embeddings
 
 
 def restrict_columns(matrix: sp.csr_matrix, catalog: np.ndarray) -> sp.csr_matrix:
@@ -48,7 +46,7 @@ class FullRankingTask:
         return self.protocol.ks
 
     @property
-    def backend(self) -> str:
+    def backend(self):  # noqa: ANN201 - a search class, see EvaluationProtocol
         return self.protocol.backend
 
     @property
@@ -90,25 +88,3 @@ class FullRankingTask:
             protocol=protocol,
             n_users_skipped=int(len(with_held_out) - len(evaluated)),
         )
-
-    def chunk_metrics(
-        self, user_idx: torch.Tensor, user_vectors: torch.Tensor, catalog_vectors: torch.Tensor
-    ) -> tuple[dict[str, float], int]:
-        """Mean metrics of one chunk of users and how many users they average over.
-
-        Args:
-            user_idx: LongTensor (B,) of users from ``self.users``.
-            user_vectors: (B, D) retrieval vectors of those users.
-            catalog_vectors: (C, D) retrieval vectors of the catalogue items.
-        """
-        rows = user_idx.cpu().numpy()
-        topk = topk_from_embeddings(
-            user_vectors, catalog_vectors, max(self.ks), exclude=self.exclude[rows], backend=self.backend
-        )
-        report = ranking_metrics(topk, self.relevant[rows], ks=self.ks, n_catalog=len(self.catalog))
-        metrics = {
-            name: float(value)
-            for name, value in report.overall.items()
-            if any(name.startswith(m) for m in ("recall@", "precision@", "ndcg@", "hit_rate@", "map@"))
-        }
-        return metrics, int(report.overall.get("n_users", len(rows)))

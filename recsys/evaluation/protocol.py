@@ -9,11 +9,15 @@ protocol and a data split into a :class:`~recsys.evaluation.full_ranking.FullRan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from torch import Tensor
+
+from recsys.evaluation.topk import TorchSearch
 
 ArrayLike = np.ndarray | Tensor
 
@@ -32,6 +36,21 @@ def _indicator(users: ArrayLike, items: ArrayLike, n_users: int, n_items: int) -
     return m
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_ints(field: str, values: object, example: str, empty_ok: bool = False) -> tuple[int, ...]:
+    """``values`` as a tuple of positive integers, or a ValueError naming ``field`` and an example."""
+    try:
+        items = list(values)  # type: ignore[call-overload]
+    except TypeError:
+        items = [values]
+    if (not items and not empty_ok) or not all(_is_int(v) and v > 0 for v in items):
+        raise ValueError(f"{field} must be a list of positive integers, got {values!r}; e.g. {example}")
+    return tuple(items)
+
+
 @dataclass(frozen=True)
 class EvaluationProtocol:
     """Settings of a full-ranking evaluation.
@@ -39,7 +58,8 @@ class EvaluationProtocol:
     Attributes:
         relevance_threshold: test ratings at or above it are relevant; None = every test item.
         ks: cut-offs.
-        backend: ``"torch"`` or ``"faiss"`` for embedding models.
+        backend: the top-K candidate search of embedding models, a class (or partial) built from
+            the item vectors: ``recsys.evaluation.topk.TorchSearch`` or ``FaissSearch``.
         chunk_size: users scored at once.
         activity_buckets: edges on users' training counts for the per-bucket breakdown.
 
@@ -49,17 +69,24 @@ class EvaluationProtocol:
 
     relevance_threshold: float | None = 4.0
     ks: tuple[int, ...] = (5, 10, 20)
-    backend: str = "torch"
+    backend: Callable[[Tensor], Any] = TorchSearch
     chunk_size: int = 4096
     activity_buckets: tuple[int, ...] = (5, 20, 100)
 
     def __post_init__(self) -> None:  # YAML lists become tuples (the dataclass is frozen)
-        object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
-        object.__setattr__(self, "activity_buckets", tuple(int(b) for b in self.activity_buckets))
-        if not self.ks or min(self.ks) <= 0:
-            raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
-        if self.backend not in ("torch", "faiss"):
-            raise ValueError(f"backend must be 'torch' or 'faiss', got {self.backend!r}")
+        object.__setattr__(self, "ks", _positive_ints("eval.ks", self.ks, "eval.ks=[5,10,20]"))
+        buckets = _positive_ints("eval.activity_buckets", self.activity_buckets, "eval.activity_buckets=[5,20,100]", empty_ok=True)
+        if list(buckets) != sorted(set(buckets)):
+            raise ValueError(f"eval.activity_buckets must be strictly increasing, got {list(buckets)}")
+        object.__setattr__(self, "activity_buckets", buckets)
+        if not _is_int(self.chunk_size) or self.chunk_size <= 0:
+            raise ValueError(f"eval.chunk_size must be a positive integer (users scored at once), got {self.chunk_size!r}; e.g. eval.chunk_size=4096")
+        if self.relevance_threshold is not None and (
+            isinstance(self.relevance_threshold, bool) or not isinstance(self.relevance_threshold, (int, float))
+        ):
+            raise ValueError(f"eval.relevance_threshold must be a rating or null, got {self.relevance_threshold!r}")
+        if not callable(self.backend):
+            raise ValueError(f"eval.backend must be a search class (eval=default: TorchSearch, eval=faiss: FaissSearch), got {self.backend!r}")
 
     def build_relevant(
         self,

@@ -23,6 +23,8 @@ from torch import Tensor
 _EXTRA = 8  # candidates beyond k; more means fewer whole-catalog re-rankings on ties
 _GPU_FAISS_MAX_K = 2048
 _NEG_INF = float("-inf")
+# A candidate search is built from the (I, D) float32 item vectors: TorchSearch or FaissSearch.
+SearchFactory = Callable[[Tensor], "TorchSearch | FaissSearch"]
 
 
 def csr_contains(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -122,7 +124,7 @@ def _error_bound(dim: int, device: torch.device, faiss_gpu: bool = False) -> flo
     return 1.1 * (2 * u_in + dim * 2.0**-24) + 1e-12
 
 
-class _TorchSearch:
+class TorchSearch:
     """Candidates from a masked float32 matmul and a two-level (block max, then item) topk.
 
     The score buffer is allocated once and reused: fresh chunk-sized tensors cost page faults
@@ -130,6 +132,7 @@ class _TorchSearch:
     """
 
     _BLOCK = 64
+    order_by_exclusions = False
 
     def __init__(self, items: Tensor) -> None:
         self.n_items, dim = items.shape
@@ -164,8 +167,11 @@ class _TorchSearch:
         return cand.masked_fill(vals == _NEG_INF, -1), floor
 
 
-class _FaissSearch:
+class FaissSearch:
     """Candidates from ``faiss.IndexFlatIP``, searched deep enough to survive exclusion."""
+
+    # users with similar exclusion counts in one chunk -> shallower searches
+    order_by_exclusions = True
 
     def __init__(self, items: Tensor) -> None:
         import faiss
@@ -233,7 +239,7 @@ def topk_from_embeddings(
     item_emb: Tensor,
     k: int,
     exclude: sp.csr_matrix | None = None,
-    backend: str = "torch",
+    backend: SearchFactory = TorchSearch,
     chunk_size: int = 4096,
 ) -> Tensor:
     """Exact top-k items by inner product, excluded items removed, ties by item index.
@@ -243,7 +249,8 @@ def topk_from_embeddings(
         item_emb: item embeddings of shape (I, D), on the same device.
         k: items per user.
         exclude: optional CSR of shape (U, I); stored entries are never recommended.
-        backend: ``"torch"`` (matmul + topk on the tensors' device) or ``"faiss"``
+        backend: the candidate search, built from the (I, D) item vectors (``conf/eval`` instantiates
+            it): :class:`TorchSearch` (matmul + topk on the tensors' device) or :class:`FaissSearch`
             (``IndexFlatIP``; a GPU index when faiss has GPU support and the tensors are on CUDA).
         chunk_size: users scored at once; peak memory is about chunk_size x I x 4 bytes.
 
@@ -259,13 +266,12 @@ def topk_from_embeddings(
         return out
     items32 = item_emb.detach().float().contiguous()
     items64 = items32.double()
-    search = {"torch": _TorchSearch, "faiss": _FaissSearch}.get(backend)
-    if search is None:
-        raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'faiss'")
-    search = search(items32)
+    if not callable(backend):
+        raise ValueError(f"backend must be a search class such as TorchSearch or FaissSearch, got {backend!r}")
+    search = backend(items32)
     rel = _error_bound(items32.shape[1], device, search.faiss_gpu)
     vmax = items64.norm(dim=1).max()
-    for rows, sub in _chunks(exclude, n_users, chunk_size, by_count=backend == "faiss"):
+    for rows, sub in _chunks(exclude, n_users, chunk_size, by_count=search.order_by_exclusions):
         rows_t = torch.from_numpy(rows).to(device)
         u32 = user_emb[rows_t].detach().float()
         u64 = u32.double()

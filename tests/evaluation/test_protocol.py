@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from recsys.evaluation.topk import FaissSearch, TorchSearch
 import torch
 
 from recsys.evaluation.evaluate import as_numpy_items, build_task, evaluate_scorer, evaluate_vectors
@@ -54,7 +56,7 @@ def _vectors(data, seed: int = 0, dim: int = 4):
     return users, items
 
 
-@pytest.mark.parametrize("backend", ["torch", "faiss"])
+@pytest.mark.parametrize("backend", [TorchSearch, FaissSearch])
 def test_embeddings_and_scorer_agree(bundled_split, backend):
     data = bundled_split
     users, items = _vectors(data)

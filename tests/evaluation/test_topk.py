@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recsys.evaluation.topk import csr_contains, topk_from_embeddings, topk_from_scorer
+from recsys.evaluation.topk import FaissSearch, TorchSearch, csr_contains, topk_from_embeddings, topk_from_scorer
 
-BACKENDS = ["torch", "faiss"]
+BACKENDS = [TorchSearch, FaissSearch]
 
 
 def brute_force(user_emb, item_emb, k, exclude=None):
@@ -75,8 +75,8 @@ def test_backends_identical_on_random_floats():
     g = torch.Generator().manual_seed(3)
     users, items = torch.randn(500, 16, generator=g), torch.randn(2000, 16, generator=g)
     exclude = random_csr(500, 2000, 0.05, 4)
-    a = topk_from_embeddings(users, items, 20, exclude, "torch", 128)
-    b = topk_from_embeddings(users, items, 20, exclude, "faiss", 300)
+    a = topk_from_embeddings(users, items, 20, exclude, TorchSearch, 128)
+    b = topk_from_embeddings(users, items, 20, exclude, FaissSearch, 300)
     assert torch.equal(a, b)
     assert torch.equal(a, brute_force(users, items, 20, exclude))
 

@@ -47,9 +47,18 @@ def test_bad_columns_are_rejected() -> None:
 
 
 def test_min_positive_rating_keeps_liked_ratings_only(bundled_split) -> None:
-    module = InteractionDataModule(bundled_split, None, batch_size=4096, min_positive_rating=4.0)
+    module = InteractionDataModule(None, batch_size=4096, min_positive_rating=4.0, split_data=bundled_split)
     ratings = torch.cat([b["rating"] for b in module.train_dataloader()])
     assert ratings.min() >= 4.0
     expected = int((bundled_split.train.rating >= 4.0).sum())
     assert expected - 4096 < ratings.numel() <= expected  # drop_last
-    assert module.val_dataloader() == []
+    # evaluation users are not sharded: every rank evaluates every user (same metrics on all ranks)
+    assert torch.equal(torch.cat(list(module.val_dataloader())), module.task("val").users)
+
+
+@pytest.mark.parametrize(("field", "value"), [("batch_size", 0), ("batch_size", -5), ("batch_size", "abc"), ("min_positive_rating", "high")])
+def test_invalid_datamodule_settings_fail_at_construction(field: str, value) -> None:
+    from recsys.training.build import ConfigError
+
+    with pytest.raises(ConfigError, match=field):
+        InteractionDataModule(None, split_data=object(), **{field: value})
