@@ -12,8 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
-from recsys.data.eda import default_name
-from recsys.data.eda_report import write_eda
+from recsys.eda.queries import default_name
+from recsys.eda.report import write_eda
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

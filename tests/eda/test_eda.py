@@ -1,4 +1,4 @@
-"""Tests for recsys.data.eda on a tiny synthetic processed folder (exact processed schema)."""
+"""Tests for recsys.eda.queries on a tiny synthetic processed folder (exact processed schema)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.data import eda, eda_figures, eda_report
+from recsys.eda import figures as eda_figures, queries as eda, report as eda_report
 
 GENRES = ["Action", "Comedy", "Drama", "Romance", "Sci-Fi", "Thriller"]
 N_USERS, N_ITEMS, N_RATINGS = 30, 40, 400
@@ -153,7 +153,7 @@ def test_failure_leaves_previous_output_intact(
 
 
 def test_lazy_write_eda_export() -> None:
-    from recsys.data.eda import write_eda
+    from recsys.eda.queries import write_eda
 
     assert write_eda is eda_report.write_eda
 

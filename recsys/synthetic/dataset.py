@@ -10,7 +10,7 @@ from pathlib import Path
 
 from recsys.data.prepare import MovieLensData, ProcessedDataset
 from recsys.data.process import RawReader, SplitStrategy
-from recsys.data.synthetic import SyntheticConfig, generate_synthetic
+from recsys.synthetic.generator import SyntheticConfig, generate_synthetic
 from recsys.utils.atomic import atomic_directory
 
 log = logging.getLogger(__name__)
