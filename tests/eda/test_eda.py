@@ -166,3 +166,20 @@ def test_script_with_processed_dir(processed: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (out / "EDA.md").exists()
     _assert_pngs(out)
+
+
+def test_script_defaults_to_the_untracked_outputs_folder(
+    processed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --output the script writes under outputs/eda/<name>/, never into experiments/."""
+    import importlib.util
+
+    import recsys
+
+    spec = importlib.util.spec_from_file_location("eda_script", recsys.REPO_ROOT / "scripts" / "eda.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.OUTPUT_ROOT == recsys.REPO_ROOT / "outputs" / "eda"
+    monkeypatch.setattr(script, "OUTPUT_ROOT", tmp_path / "outputs" / "eda")
+    md = script.main(["--processed-dir", str(processed), "--split", "random", "--name", "tiny"])
+    assert md == tmp_path / "outputs" / "eda" / "tiny" / "EDA.md" and md.exists()
