@@ -32,6 +32,8 @@ class RawReader(Protocol):
 
     def register(self, con: duckdb.DuckDBPyConnection, raw_dir: Path) -> list[str]: ...
 
+    def ratings_files(self, raw_dir: Path) -> list[Path]: ...
+
 
 class SplitStrategy(Protocol):
     """What :func:`write_split` needs of a split (see :mod:`recsys.data.splits`)."""
@@ -139,7 +141,7 @@ def process_raw(
     con = con or connect()
     with atomic_directory(Path(output_dir)) as out:
         views = reader.register(con, Path(raw_dir))
-        report = validate(con, strict=strict)
+        report = validate(con, strict=strict, ratings_files=reader.ratings_files(Path(raw_dir)))
         for problem in report.problems:
             log.warning("%s", problem.to_text())
         _write_movies(con, out)
