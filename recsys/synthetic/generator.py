@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from tqdm.auto import tqdm
 
+from recsys.data.settings import check_int, check_number
 from recsys.synthetic.catalog import (
     GENERIC_TAGS, GENRE_TAGS, Catalog, alias_table, build_catalog, links_table, movies_table,
 )  # fmt: skip
@@ -95,6 +96,35 @@ class SyntheticConfig:
     tagger_fraction: float = 0.09
     tags_per_rating: float = 0.044
     missing_tmdb_fraction: float = 0.002
+
+    def __post_init__(self) -> None:
+        """Checks every numeric setting (``data.generator.<field>``) before anything is generated."""
+        at = "data.generator."
+        for name in ("n_users", "n_items", "n_ratings", "n_genres", "latent_dim", "pilot_users"):
+            check_int(at + name, getattr(self, name), getattr(SyntheticConfig, name), minimum=1)
+        for name in ("min_ratings_per_user", "seed", "candidate_extra", "start_timestamp"):
+            check_int(at + name, getattr(self, name), getattr(SyntheticConfig, name), minimum=0)
+        check_int(at + "end_timestamp", self.end_timestamp, SyntheticConfig.end_timestamp,
+                  minimum=self.start_timestamp + 1)
+        check_int(at + "min_release_year", self.min_release_year, SyntheticConfig.min_release_year)
+        for name in ("max_user_fraction", "dense_user_fraction", "tagger_fraction",
+                     "missing_tmdb_fraction", "genre_factor_share", "tags_per_rating"):
+            value = getattr(self, name)
+            check_number(at + name, value, getattr(SyntheticConfig, name), minimum=0.0)
+            if value > 1:
+                raise ValueError(f"{at}{name}={value!r} is a share and must lie in [0, 1]. "
+                                 f"Fix: e.g. {at}{name}={getattr(SyntheticConfig, name)}")
+        for name in ("activity_sigma", "span_sigma", "popularity_exponent", "popularity_offset",
+                     "release_age_scale", "taste_temperature", "late_release_penalty", "user_bias_std",
+                     "item_bias_std", "interaction_std", "noise_std", "candidate_factor"):
+            check_number(at + name, getattr(self, name), getattr(SyntheticConfig, name), minimum=0.0)
+        check_number(at + "bias_popularity_corr", self.bias_popularity_corr, 0.3, minimum=-1.0)
+        if self.n_ratings < self.n_users * self.min_ratings_per_user:
+            raise ValueError(
+                f"{at}n_ratings={self.n_ratings} is below n_users * min_ratings_per_user = "
+                f"{self.n_users * self.min_ratings_per_user}. Fix: raise {at}n_ratings or lower "
+                f"{at}min_ratings_per_user"
+            )
 
 
 def rating_thresholds(
