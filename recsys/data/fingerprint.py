@@ -2,8 +2,9 @@
 
 Size and mtime are not enough: an edit that keeps the size, with the mtime restored (a `cp -p`,
 `rsync -t`, a checkout, `os.utime`), would reuse stale processed data. So every raw file is hashed
-whole, streaming, with BLAKE2b from the standard library (about 1 GB/s on one core: the 678 MB
-`ratings.csv` of ml-25m in well under a second; see `scripts/bench_processing.py --hash-only`).
+whole, streaming, with SHA-256 from the standard library (OpenSSL: it uses the CPU's SHA
+extensions where present, and measured faster than BLAKE2b, SHA-512 and MD5 on this project's
+machine; numbers in ARCHITECTURE.md, "Data on disk").
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 4 << 20
 
 
 def file_digest(path: Path) -> str:
-    """BLAKE2b (128-bit) hex digest of the file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.blake2b(digest_size=16)
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(CHUNK_BYTES):
-            digest.update(chunk)
+    """SHA-256 hex digest of the file's bytes, read in 4 MiB chunks (constant memory)."""
+    digest = hashlib.sha256()
+    buffer = bytearray(CHUNK_BYTES)
+    view = memoryview(buffer)
+    with Path(path).open("rb", buffering=0) as fh:
+        while n := fh.readinto(buffer):
+            digest.update(view[:n])
     return digest.hexdigest()
 
 
