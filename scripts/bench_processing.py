@@ -29,7 +29,7 @@ import numpy as np
 
 from recsys.data.features import SECONDS_PER_DAY, SECONDS_PER_MONTH, SECONDS_PER_YEAR
 from recsys.data.process import NO_GENRES, YEAR_PATTERN
-from recsys.data.synthetic import SyntheticConfig, generate_synthetic
+from recsys.synthetic.generator import SyntheticConfig, generate_synthetic
 from recsys.utils.atomic import atomic_directory
 
 TEST, VAL = 0.2, 0.1

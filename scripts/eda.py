@@ -4,6 +4,9 @@ Usage:
     python scripts/eda.py --data ml_latest_small
     python scripts/eda.py --processed-dir data/processed/ml-25m/<hash> --split temporal \
         --output experiments/eda/ml-25m
+
+Output goes to ``outputs/eda/<name>/`` (untracked) unless ``--output`` names another folder, so a
+run never overwrites the committed reports under ``experiments/``.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ import argparse
 import time
 from pathlib import Path
 
-from recsys.data.eda import default_name
-from recsys.data.eda_report import write_eda
+import recsys
+from recsys.eda.queries import default_name
+from recsys.eda.report import write_eda
+
+OUTPUT_ROOT = recsys.REPO_ROOT / "outputs" / "eda"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -24,7 +30,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--split", default=None, help="splits/<name> for cold-start counts (with --data: the configured split)"
     )
-    parser.add_argument("--output", type=Path, default=None, help="output folder (default experiments/eda/<name>)")
+    parser.add_argument("--output", type=Path, default=None, help="output folder (default outputs/eda/<name>)")
     parser.add_argument("--name", default="", help="data set name shown in EDA.md")
     return parser.parse_args(argv)
 
@@ -41,7 +47,7 @@ def main(argv: list[str] | None = None) -> Path:
     else:
         processed_dir = args.processed_dir
         name, split = args.name or default_name(processed_dir), args.split
-    output = args.output or Path("experiments") / "eda" / name
+    output = args.output or OUTPUT_ROOT / name
     start = time.perf_counter()
     md = write_eda(processed_dir, output, split=split, dataset_name=name)
     print(f"wrote {md} ({time.perf_counter() - start:.1f}s)")

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from recsys.data.synthetic import SyntheticConfig, generate_synthetic
+from recsys.synthetic.generator import SyntheticConfig, generate_synthetic
 
 
 def _count_rows(path: Path) -> int:

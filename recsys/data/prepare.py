@@ -2,8 +2,8 @@
 
 ``MovieLensData`` is what ``conf/data/*.yaml`` instantiate. ``prepare()`` processes the raw files
 (unless the cache already holds them) and the chosen split, and returns a
-:class:`ProcessedDataset` with the paths. The cache key hashes the raw files (name, size, mtime),
-the reader and the settings, so ``python train.py data=X`` needs no separate processing step and a
+:class:`ProcessedDataset` with the paths. The cache key hashes the raw files' content
+(:mod:`recsys.data.fingerprint`), the reader and the settings, so ``python train.py data=X`` needs no separate processing step and a
 changed raw file or setting is processed afresh.
 """
 
@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recsys.data.fingerprint import folder_digests
 from recsys.data.process import RawReader, SplitStrategy, connect, process_raw, write_split
+from recsys.data.settings import check_memory_limit
+from recsys.data.staging import sweep_stale
 from recsys.utils.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: lines read and checked in SQL (recsys.data.lines, recsys.data.checks)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,12 +66,15 @@ class MovieLensData:
         name: the data set's name, used for the cache folder.
         raw_dir: folder with the raw files.
         reader: a reader of the raw format (``recsys.data.readers``).
-        splits: the available splits, by name, each a split object (``recsys.data.splits``).
-        split: the name of the split to use (``data.split=temporal_user``).
+        split: the split (``recsys.data.splits``), the ``data/split`` config group
+            (``python train.py data/split=temporal_user``); its ``name`` names the split folder.
         processed_root: where processed data sets are cached.
         strict: fail on any validation problem instead of dropping bad rows.
         memory_limit: DuckDB memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
         download_hint: shown when the raw folder is missing.
+
+    Raises:
+        ValueError: a setting is invalid (checked here, before any data is read).
     """
 
     def __init__(
@@ -76,36 +82,37 @@ class MovieLensData:
         name: str,
         raw_dir: str | Path,
         reader: RawReader,
-        splits: dict[str, SplitStrategy],
-        split: str,
+        split: SplitStrategy,
         processed_root: str | Path,
         strict: bool = False,
         memory_limit: str | None = None,
         download_hint: str = "",
     ) -> None:
-        if split not in splits:
+        if not all(hasattr(split, attr) for attr in ("name", "params", "assign")):
             raise ValueError(
-                f"unknown split '{split}' for data set '{name}'; choose one of {sorted(splits)} "
-                f"(e.g. data.split={next(iter(sorted(splits)))})"
+                f"data.split={split!r} is not a split: data.split is a config group "
+                f"(conf/data/split/<name>.yaml). Fix: choose one with data/split=<name>, e.g. "
+                f"data/split=temporal_user (not data.split=temporal_user)"
             )
+        if not isinstance(strict, bool):
+            raise ValueError(f"data.strict={strict!r} is not true or false. Fix: e.g. data.strict=true")
+        check_memory_limit("data.memory_limit", memory_limit)
         self.name = name
         self.raw_dir = Path(raw_dir)
         self.reader = reader
-        self.splits = dict(splits)
-        self.split = self.splits[split]
-        self.split_name = split
+        self.split = split
+        self.split_name = split.name
         self.processed_root = Path(processed_root)
         self.strict = strict
         self.memory_limit = memory_limit
         self.download_hint = download_hint
 
     def raw_fingerprint(self) -> str:
-        """Hash of the raw files, the reader and the processing settings."""
+        """Hash of the raw files' content, the reader and the processing settings."""
         if not self.raw_dir.is_dir():
             hint = f" {self.download_hint}" if self.download_hint else ""
             raise FileNotFoundError(f"raw data folder {self.raw_dir} for data set '{self.name}' does not exist.{hint}")
-        files = sorted(p for p in self.raw_dir.rglob("*") if p.is_file())
-        stats = [(p.relative_to(self.raw_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        stats = folder_digests(self.raw_dir)
         settings = {"reader": _describe(self.reader), "strict": self.strict, "version": PIPELINE_VERSION}
         return _fingerprint({"files": stats, "settings": settings})
 
@@ -114,11 +121,13 @@ class MovieLensData:
         root = self.processed_root / self.name / self.raw_fingerprint()
         con = None
         if not (root / "statistics.json").exists():
+            sweep_stale(root.parent)
             log.info("processing %s from %s into %s", self.name, self.raw_dir, root)
             con = connect(self.memory_limit, temp_dir=self.processed_root / ".duckdb_tmp")
             process_raw(self.reader, self.raw_dir, root, strict=self.strict, con=con)
         split_dir = root / "splits" / f"{self.split_name}-{_fingerprint(self.split.params())}"
         if not (split_dir / "statistics.json").exists():
+            sweep_stale(split_dir.parent)
             log.info("writing split %s of %s", self.split_name, self.name)
             con = con or connect(self.memory_limit, temp_dir=self.processed_root / ".duckdb_tmp")
             stats = write_split(self.split, root, split_dir, con=con)

@@ -18,7 +18,8 @@ import duckdb
 from recsys.data.features import write_features
 from recsys.data.statistics import dataset_statistics, split_statistics
 from recsys.data.validate import ValidationReport, validate
-from recsys.utils.atomic import atomic_directory, write_json_atomic
+from recsys.data.staging import staged_directory
+from recsys.utils.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class RawReader(Protocol):
     """What :func:`process_raw` needs of a reader (see :mod:`recsys.data.readers`)."""
 
     def register(self, con: duckdb.DuckDBPyConnection, raw_dir: Path) -> list[str]: ...
+
+    def ratings_files(self, raw_dir: Path) -> list[Path]: ...
 
 
 class SplitStrategy(Protocol):
@@ -137,9 +140,9 @@ def process_raw(
         recsys.data.validate.DataValidationError: strict mode and the raw data has problems.
     """
     con = con or connect()
-    with atomic_directory(Path(output_dir)) as out:
+    with staged_directory(Path(output_dir)) as out:
         views = reader.register(con, Path(raw_dir))
-        report = validate(con, strict=strict)
+        report = validate(con, strict=strict, ratings_files=reader.ratings_files(Path(raw_dir)))
         for problem in report.problems:
             log.warning("%s", problem.to_text())
         _write_movies(con, out)
@@ -170,7 +173,7 @@ def write_split(
     con = con or connect()
     processed_dir = Path(processed_dir)
     source = f"read_parquet('{processed_dir / 'ratings.parquet'}')"
-    with atomic_directory(Path(split_dir)) as out:
+    with staged_directory(Path(split_dir)) as out:
         con.execute(f"CREATE OR REPLACE TEMP TABLE split_rows AS {split.assign(con, source)}")
         for name in ("train", "val", "test"):
             con.execute(

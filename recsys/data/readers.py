@@ -8,16 +8,18 @@ Every reader registers the same views, whatever the format, so that validation a
 - `raw_links(file, line, movieId, imdbId, tmdbId)` and `raw_tags(file, line, userId, movieId, tag,
   timestamp)` where the set has them.
 
-All data columns are VARCHAR (an empty field is NULL); `file` is the source path and `line` its
-1-based line number (a CSV header is line 1, so the first data row is line 2). Line numbers come
-from DuckDB's insertion-order guarantee (`row_number() OVER ()` over the scan), so the connection
-must keep `preserve_insertion_order=true` (the default); they equal physical line numbers as long
-as the file has no blank lines or quoted newlines, which holds for the official releases.
+All data columns are VARCHAR (an empty field is NULL); `file` is the source path, `line` its
+1-based physical line number (a CSV header is line 1), `text` the original line and `complete`
+false only for the last line of a file that does not end in a newline (the mark of a truncated
+file; validation drops it). Lines are read by `recsys.data.lines`, so CRLF, LF or a mix of both
+number correctly. Rows whose field count is wrong are not in `raw_<x>` but in
+`raw_<x>_malformed(file, line, text, expected, found)`, so validation reports and drops them
+(lenient) or fails (strict) instead of the parser aborting.
 
-Views are lazy: DuckDB parses the files, in parallel, when a view is queried. With `validate=True`
-(the default) `register` also scans each file once (about a second per 25M rows) so that a
-malformed row raises `RawFormatError` here, naming the file and line, rather than later in a query.
-Multi-byte delimiters (`::`) and `encoding='latin-1'` need DuckDB >= 1.2.
+Views are lazy: DuckDB reads the files when a view is queried. With `validate=True` (the default)
+`register` also scans each file once (about a second per 25M rows) so that undecodable text (a
+Latin-1 file read as UTF-8) raises `RawFormatError` here, naming the file, line and text.
+Every reader takes an `encoding` (`utf-8`, `latin-1`; checked when the reader is built).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from recsys.data.lines import check_encoding, ends_with_newline, last_line, lines_sql, split_sql, sql_str
 
 RATINGS_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 MOVIES_COLUMNS = ("movieId", "title", "genres")
@@ -75,12 +79,7 @@ class _Layout:
 
 
 _CSV = dict(delim=",", header=True, quote='"')
-_DAT = dict(delim="::", encoding="latin-1")
-_U_DATA = _Layout(RATINGS_COLUMNS, "\t")
-
-
-def _sql(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+_DAT = dict(delim="::")
 
 
 def _require(path: Path) -> Path:
@@ -91,16 +90,6 @@ def _require(path: Path) -> Path:
             "--output data/raw` and point raw_dir at the extracted folder",
         )
     return path
-
-
-def _read_csv(path: Path, layout: _Layout) -> str:
-    columns = "{" + ", ".join(f"{_sql(n)}: 'VARCHAR'" for n in layout.names) + "}"
-    return (
-        f"read_csv({_sql(str(path.resolve()))}, columns={columns}, auto_detect=false, "
-        f"header={str(layout.header).lower()}, delim={_sql(layout.delim)}, "
-        f"quote={_sql(layout.quote)}, escape={_sql(layout.quote)}, "
-        f"encoding={_sql(layout.encoding)}, strict_mode=true)"
-    )
 
 
 def _check_header(path: Path, layout: _Layout) -> None:
@@ -116,31 +105,27 @@ def _check_header(path: Path, layout: _Layout) -> None:
         )
 
 
-def _check_rows(con: duckdb.DuckDBPyConnection, path: Path, layout: _Layout) -> None:
-    """Scans the file once so that malformed rows raise `RawFormatError` now."""
-    counts = ", ".join(f'count("{n}")' for n in layout.names)  # decodes every field
+def _check_decodes(con: duckdb.DuckDBPyConnection, path: Path, layout: _Layout) -> None:
+    """Scans the file once so that undecodable text raises `RawFormatError` now."""
     try:
-        con.execute(f"SELECT {counts} FROM {_read_csv(path, layout)}").fetchall()
+        con.execute(f"SELECT count(text) FROM ({lines_sql(path, layout.encoding)})").fetchall()
     except duckdb.Error as err:
         raise _format_error(path, layout, str(err)) from None
 
 
 def _format_error(path: Path, layout: _Layout, message: str) -> RawFormatError:
     line = re.search(r"Line: (\d+)", message)
-    original = re.search(r"Original Line: (.*)", message)
-    counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
-    shown = f": {original.group(1)!r}" if original else ""
-    names = ", ".join(layout.names)
-    expected = f"{len(layout.names)} fields ({names}) separated by {layout.delim!r}"
-    if counts:
-        found = f"{counts.group(2)} fields{shown}"
-    else:
-        lines = [x.strip() for x in message.splitlines()]
-        details = [x for x in lines[1:] if x and not x.startswith("Original Line")]
-        reason = (details or lines)[0].removeprefix("Invalid Input Error: ")
-        found = f"text DuckDB cannot parse ({reason}){shown}"
-    return RawFormatError(path, int(line.group(1)) if line else None,
-                          f"{expected} in {layout.encoding}", found)
+    original = re.search(r"Original Line: ?(.*)", message)
+    shown = f" in the line {original.group(1)!r}" if original and original.group(1) else ""
+    lines = [x.strip() for x in message.splitlines()]
+    details = [x for x in lines[1:] if x and not x.startswith("Original Line")]
+    reason = (details or lines)[0].removeprefix("Invalid Input Error: ")
+    other = "latin-1" if layout.encoding != "latin-1" else "utf-8"
+    return RawFormatError(
+        path, int(line.group(1)) if line else None, f"text in {layout.encoding}",
+        f"text DuckDB cannot decode ({reason}){shown}",
+        f"Fix: if the file is in another encoding, set data.reader.encoding={other}",
+    )
 
 
 def _create_view(
@@ -152,7 +137,7 @@ def _create_view(
     *,
     validate: bool = True,
 ) -> str:
-    """Creates `view` over one file with `file` and `line` columns; returns the view name."""
+    """Creates `view` (well-formed rows) and `<view>_malformed` over one file; returns `view`."""
     _require(path)
     if con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0] is False:
         raise ValueError("readers need preserve_insertion_order=true on the DuckDB connection "
@@ -160,13 +145,25 @@ def _create_view(
     if layout.header:
         _check_header(path, layout)
     if validate:
-        _check_rows(con, path, layout)
-    select = select or ", ".join(f'"{n}"' for n in layout.names)
-    first_line = 2 if layout.header else 1
+        _check_decodes(con, path, layout)
+    last = 0 if ends_with_newline(path) else last_line(con, path, layout.encoding)
+    n = len(layout.names)
     con.execute(
-        f"CREATE OR REPLACE VIEW {view} AS SELECT {_sql(str(path))} AS file, "
-        f"CAST(row_number() OVER () + {first_line - 1} AS BIGINT) AS line, {select} "
-        f"FROM {_read_csv(path, layout)}"
+        f"""CREATE OR REPLACE VIEW {view}_lines AS
+        SELECT {sql_str(str(path))} AS file, line, text, line <> {last} AS complete,
+               {split_sql(layout.delim, bool(layout.quote))} AS fields
+        FROM ({lines_sql(path, layout.encoding)}) WHERE line > {1 if layout.header else 0}"""
+    )
+    columns = ", ".join(f"nullif(fields[{i + 1}], '') AS \"{name}\"" for i, name in enumerate(layout.names))
+    select = select or ", ".join(f'"{name}"' for name in layout.names)
+    con.execute(
+        f"""CREATE OR REPLACE VIEW {view} AS SELECT file, line, text, complete, {select}
+        FROM (SELECT file, line, text, complete, {columns} FROM {view}_lines WHERE len(fields) = {n})"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE VIEW {view}_malformed AS
+        SELECT file, line, text, {n} AS expected, CAST(len(fields) AS INTEGER) AS found
+        FROM {view}_lines WHERE len(fields) <> {n}"""
     )
     return view
 
@@ -174,11 +171,15 @@ def _create_view(
 class CsvReader:
     """The CSV layout of ml-latest-small, ml-20m and ml-25m (and `recsys` synthetic sets).
 
-    Files: `ratings.csv` and `movies.csv` (required), `links.csv` and `tags.csv` (optional); UTF-8,
-    a header row, `"`-quoted fields (titles and tags may contain commas).
+    Files: `ratings.csv` and `movies.csv` (required), `links.csv` and `tags.csv` (optional); a
+    header row, `"`-quoted fields (titles and tags may contain commas).
 
     Args:
-        validate: Scan every file once in `register` so that malformed rows fail early.
+        validate: Scan every file once in `register` so that undecodable text fails early.
+        encoding: Text encoding of the files: `utf-8` (the official releases) or `latin-1`.
+
+    Raises:
+        ValueError: If `encoding` is not one the readers decode (before any file is read).
     """
 
     FILES = {"raw_ratings": ("ratings.csv", RATINGS_COLUMNS, True),
@@ -186,8 +187,9 @@ class CsvReader:
              "raw_links": ("links.csv", LINKS_COLUMNS, False),
              "raw_tags": ("tags.csv", TAGS_COLUMNS, False)}
 
-    def __init__(self, validate: bool = True) -> None:
+    def __init__(self, validate: bool = True, encoding: str = "utf-8") -> None:
         self.validate = validate
+        self.encoding = check_encoding(encoding)
 
     def ratings_files(self, raw_dir: Path) -> list[Path]:
         """Returns the files that hold ratings (`[raw_dir/ratings.csv]`)."""
@@ -210,7 +212,7 @@ class CsvReader:
         for view, (name, columns, required) in self.FILES.items():
             path = Path(raw_dir) / name
             if required or path.is_file():
-                layout = _Layout(columns, **_CSV)
+                layout = _Layout(columns, encoding=self.encoding, **_CSV)
                 views.append(_create_view(con, view, path, layout, validate=self.validate))
         return views
 
@@ -222,11 +224,13 @@ class DatReader:
     (`MovieID::Title::Genres`, genres `|`-separated); `users.dat` is not read.
 
     Args:
-        validate: Scan every file once in `register` so that malformed rows fail early.
+        validate: Scan every file once in `register` so that undecodable text fails early.
+        encoding: Text encoding of the files (`latin-1` for the official release).
     """
 
-    def __init__(self, validate: bool = True) -> None:
+    def __init__(self, validate: bool = True, encoding: str = "latin-1") -> None:
         self.validate = validate
+        self.encoding = check_encoding(encoding)
 
     def ratings_files(self, raw_dir: Path) -> list[Path]:
         """Returns the files that hold ratings (`[raw_dir/ratings.dat]`)."""
@@ -237,9 +241,9 @@ class DatReader:
         raw_dir = Path(raw_dir)
         return [
             _create_view(con, "raw_ratings", raw_dir / "ratings.dat",
-                         _Layout(RATINGS_COLUMNS, **_DAT), validate=self.validate),
+                         _Layout(RATINGS_COLUMNS, encoding=self.encoding, **_DAT), validate=self.validate),
             _create_view(con, "raw_movies", raw_dir / "movies.dat",
-                         _Layout(MOVIES_COLUMNS, **_DAT), validate=self.validate),
+                         _Layout(MOVIES_COLUMNS, encoding=self.encoding, **_DAT), validate=self.validate),
         ]
 
 
@@ -252,12 +256,14 @@ class Ml100kReader:
 
     Args:
         ratings_file: File in raw_dir that becomes `raw_ratings` (`u.data`, or e.g. `u1.base`).
-        validate: Scan every file once in `register` so that malformed rows fail early.
+        validate: Scan every file once in `register` so that undecodable text fails early.
+        encoding: Text encoding of the files (`latin-1` for the official release).
     """
 
-    def __init__(self, ratings_file: str = "u.data", validate: bool = True) -> None:
+    def __init__(self, ratings_file: str = "u.data", validate: bool = True, encoding: str = "latin-1") -> None:
         self.ratings_file = ratings_file
         self.validate = validate
+        self.encoding = check_encoding(encoding)
 
     def ratings_files(self, raw_dir: Path) -> list[Path]:
         """Returns the files that hold ratings (`[raw_dir/<ratings_file>]`)."""
@@ -266,13 +272,14 @@ class Ml100kReader:
     def register(self, con: duckdb.DuckDBPyConnection, raw_dir: Path) -> list[str]:
         """Creates `raw_ratings` (from `ratings_file`) and `raw_movies` (from `u.item`)."""
         raw_dir = Path(raw_dir)
-        flags = ", ".join(f"CASE WHEN genre{i} = '1' THEN {_sql(g)} END"
+        flags = ", ".join(f"CASE WHEN genre{i} = '1' THEN {sql_str(g)} END"
                           for i, g in enumerate(ML100K_GENRES))
         select = (f"movieId, title, coalesce(nullif(concat_ws('|', {flags}), ''), "
-                  f"{_sql(NO_GENRES)}) AS genres")
-        item = _Layout(ML100K_ITEM_COLUMNS, "|", encoding="latin-1")
+                  f"{sql_str(NO_GENRES)}) AS genres")
+        item = _Layout(ML100K_ITEM_COLUMNS, "|", encoding=self.encoding)
         return [
-            self.register_file(con, raw_dir / self.ratings_file, "raw_ratings"),
+            _create_view(con, "raw_ratings", raw_dir / self.ratings_file, self._u_data(),
+                         validate=self.validate),
             _create_view(con, "raw_movies", raw_dir / "u.item", item, select,
                          validate=self.validate),
         ]
@@ -291,7 +298,17 @@ class Ml100kReader:
         Raises:
             RawFormatError: If the file is missing or a line does not have 4 tab-separated fields.
         """
-        return _create_view(con, view_name, Path(path), _U_DATA, validate=self.validate)
+        _create_view(con, view_name, Path(path), self._u_data(), validate=self.validate)
+        bad = con.execute(f"SELECT line, text, found FROM {view_name}_malformed ORDER BY line LIMIT 1").fetchone()
+        if bad:
+            raise RawFormatError(
+                path, bad[0], f"{len(RATINGS_COLUMNS)} tab-separated fields", f"{bad[2]} in the line {bad[1]!r}",
+                "Fix: restore the file from the official ml-100k zip",
+            )
+        return view_name
+
+    def _u_data(self) -> _Layout:
+        return _Layout(RATINGS_COLUMNS, "\t", encoding=self.encoding)
 
     def predefined_split_files(self, raw_dir: Path, name: str) -> tuple[Path, Path]:
         """Returns `(base, test)` of a split shipped with ml-100k, e.g. `u1.base`, `u1.test`.

@@ -1,6 +1,8 @@
 """Train/validation/test splits, computed in DuckDB SQL.
 
-Every split class has the same shape: constructed from its Hydra config, it exposes ``name``,
+Every split class has the same shape: constructed from its Hydra config (one YAML per split in
+``conf/data/split/``, chosen with ``data/split=<name>``), it checks its settings, exposes ``name``
+(the processed split folder is ``<name>-<hash of params()>``),
 ``params()`` (what the cache key hashes) and ``assign(con, source)`` which returns a SQL query
 selecting every row of ``source`` plus a ``split`` column with ``train``, ``val`` or ``test``.
 Random choices come from DuckDB's ``hash`` of (user, item, seed), so a seed always gives the same
@@ -9,17 +11,25 @@ split of the same data (for a given DuckDB version).
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from recsys.data.settings import check_fraction, check_int
+
 
 def _check_fractions(test_fraction: float, val_fraction: float) -> None:
-    for label, value in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{label} must be in [0, 1), got {value}")
+    check_fraction("data.split.test_fraction", test_fraction, 0.2)
+    check_fraction("data.split.val_fraction", val_fraction, 0.1)
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"data.split.name={name!r} must be a non-empty folder-safe name (letters, digits, "
+                         f"_ . -): it names the processed split folder. Fix: e.g. data.split.name=random")
 
 
 def _per_user_rank_split(source: str, order_by: str, test_fraction: float, val_fraction: float) -> str:
@@ -51,6 +61,8 @@ class RandomPerUserSplit:
 
     def __post_init__(self) -> None:
         _check_fractions(self.test_fraction, self.val_fraction)
+        check_int("data.split.seed", self.seed, 0)
+        _check_name(self.name)
 
     def params(self) -> dict[str, Any]:
         return {"kind": type(self).__name__, **asdict(self)}
@@ -70,6 +82,7 @@ class TemporalPerUserSplit:
 
     def __post_init__(self) -> None:
         _check_fractions(self.test_fraction, self.val_fraction)
+        _check_name(self.name)
 
     def params(self) -> dict[str, Any]:
         return {"kind": type(self).__name__, **asdict(self)}
@@ -89,6 +102,11 @@ class LeaveLastOutSplit:
     n_test: int = 1
     n_val: int = 1
     name: str = "leave_last_out"
+
+    def __post_init__(self) -> None:
+        check_int("data.split.n_test", self.n_test, 1, minimum=1)
+        check_int("data.split.n_val", self.n_val, 1, minimum=1)
+        _check_name(self.name)
 
     def params(self) -> dict[str, Any]:
         return {"kind": type(self).__name__, **asdict(self)}
@@ -122,6 +140,7 @@ class GlobalTemporalSplit:
 
     def __post_init__(self) -> None:
         _check_fractions(self.test_fraction, self.val_fraction)
+        _check_name(self.name)
 
     def params(self) -> dict[str, Any]:
         return {"kind": type(self).__name__, **asdict(self)}
@@ -153,6 +172,19 @@ class PredefinedFileSplit:
     seed: int = 0
     name: str = "ml100k_u1"
     raw_dir: str = ""
+
+    def __post_init__(self) -> None:
+        from recsys.data.readers import ML100K_SPLITS
+
+        if self.fold not in ML100K_SPLITS:
+            raise ValueError(f"data.split.fold={self.fold!r} is not an official ml-100k split; choose "
+                             f"one of {', '.join(ML100K_SPLITS)}. Fix: e.g. data/split=ml100k_u1")
+        check_fraction("data.split.val_fraction", self.val_fraction, 0.1)
+        check_int("data.split.seed", self.seed, 0)
+        _check_name(self.name)
+        if not self.raw_dir:
+            raise ValueError("data.split.raw_dir is empty: the official split files live in the ml-100k "
+                             "folder. Fix: data.split.raw_dir=${data.raw_dir} (as in conf/data/split/ml100k_u1.yaml)")
 
     def params(self) -> dict[str, Any]:
         params = asdict(self)

@@ -9,21 +9,28 @@ counted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-MIN_RATING = 0.5
-MAX_RATING = 5.0
+from recsys.data.checks import MAX_RATING, MIN_RATING, Rule, first_failure_sql, fixes, movie_rules, rating_rules
+
+__all__ = ["MAX_RATING", "MIN_RATING", "DataValidationError", "Problem", "ValidationReport", "validate"]
+
 EXAMPLES_PER_PROBLEM = 5
 
 
 class DataValidationError(ValueError):
-    """Raised in strict mode when the raw data has problems; the message is the full report."""
+    """Raised when the raw data cannot be used; the message is the full report.
 
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__(report.to_text())
+    In strict mode any problem raises it; in lenient mode only a ratings file with no usable row.
+    """
+
+    def __init__(self, report: ValidationReport, strict: bool = True) -> None:
+        super().__init__(report.to_text(strict=strict))
         self.report = report
 
 
@@ -32,12 +39,14 @@ class Problem:
     """One kind of problem found in one file.
 
     Attributes:
-        check: short name of the check (``non_numeric``, ``rating_out_of_range``...).
+        check: short name of the check (``non_numeric``, ``wrong_field_count``...).
         file: the raw file the rows came from.
         count: how many rows have this problem.
         lines: the first few 1-based line numbers in ``file``.
         fix: what the user can do about it.
         action: what lenient mode did (``dropped``, ``kept latest``).
+        field: the offending field (``userId``...), empty when the problem is the whole row.
+        examples: per line in ``lines``, what was found: the value and the original line text.
     """
 
     check: str
@@ -46,12 +55,15 @@ class Problem:
     lines: list[int]
     fix: str
     action: str
+    field: str = ""
+    examples: list[str] = dc_field(default_factory=list)
 
     def to_text(self) -> str:
-        shown = ", ".join(str(line) for line in self.lines)
+        where = f" in field {self.field}" if self.field else ""
+        shown = "; ".join(self.examples) or ", ".join(f"line {line}" for line in self.lines)
         more = " ..." if self.count > len(self.lines) else ""
         return (
-            f"{self.file}: {self.count} row(s) with {self.check} (lines {shown}{more}); "
+            f"{self.file}: {self.count} row(s) with {self.check}{where} ({shown}{more}); "
             f"{self.action} in lenient mode. Fix: {self.fix}"
         )
 
@@ -60,13 +72,14 @@ class Problem:
 class ValidationReport:
     """All problems found, plus row counts before and after cleaning."""
 
-    problems: list[Problem] = field(default_factory=list)
-    rows_in: dict[str, int] = field(default_factory=dict)
-    rows_out: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = dc_field(default_factory=list)
+    rows_in: dict[str, int] = dc_field(default_factory=dict)
+    rows_out: dict[str, int] = dc_field(default_factory=dict)
+    fatal: str = ""
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.fatal
 
     def counts(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -83,71 +96,96 @@ class ValidationReport:
             "problems": [problem.__dict__ for problem in self.problems],
         }
 
-    def to_text(self) -> str:
+    def to_text(self, strict: bool = True) -> str:
         if self.ok:
             return "no problems found"
-        lines = [f"{len(self.problems)} problem(s) found in the raw data:"]
-        lines += [f"  - {problem.to_text()}" for problem in self.problems]
-        lines.append("Run with data.strict=false to drop these rows and continue.")
+        lines = [self.fatal] if self.fatal else []
+        if self.problems:
+            lines.append(f"{len(self.problems)} problem(s) found in the raw data:")
+            lines += [f"  - {problem.to_text()}" for problem in self.problems]
+        if strict and self.problems and not self.fatal:
+            lines.append("Run with data.strict=false to drop these rows and continue.")
         return "\n".join(lines)
 
 
-# (check name, SQL predicate over a raw_ratings row, fix); a row is reported under the first
-# check it fails, so the counts add up to the rows dropped.
-_RATING_CHECKS: list[tuple[str, str, str]] = [
-    (
-        "null_values",
-        "userId IS NULL OR movieId IS NULL OR rating IS NULL OR timestamp IS NULL "
-        "OR trim(userId) = '' OR trim(movieId) = '' OR trim(rating) = '' OR trim(timestamp) = ''",
-        "fill in every field of userId, movieId, rating, timestamp",
-    ),
-    (
-        "non_numeric",
-        "u IS NULL OR m IS NULL OR r IS NULL OR t IS NULL",
-        "userId, movieId and timestamp must be integers and rating a number",
-    ),
-    (
-        "rating_out_of_range",
-        f"r NOT BETWEEN {MIN_RATING} AND {MAX_RATING}",
-        f"ratings must lie in {MIN_RATING}..{MAX_RATING}",
-    ),
-]
-_FIXES = {check: fix for check, _, fix in _RATING_CHECKS}
-
-
-def _problem_rows(con: duckdb.DuckDBPyConnection, view: str, predicate: str) -> list[tuple]:
-    """Count rows matching ``predicate`` per file, with the first line numbers."""
-    return con.execute(
-        f"""
-        SELECT file, count(*) AS n, list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}] AS lines
-        FROM {view} WHERE {predicate} GROUP BY file ORDER BY file
-        """
-    ).fetchall()
+def _example(line: int, text: str, value: str | None, field_name: str) -> str:
+    shown = f"{field_name}={value!r} " if field_name else ""
+    return f"line {line}: {shown}in {text!r}"
 
 
 def _collect(
     con: duckdb.DuckDBPyConnection, view: str, predicate: str, check: str, fix: str, action: str
 ) -> list[Problem]:
+    """One `Problem` per file for the rows of ``view`` matching ``predicate``."""
+    rows = con.execute(
+        f"""SELECT file, count(*), list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}],
+                   list(text ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}]
+            FROM {view} WHERE {predicate} GROUP BY file ORDER BY file"""
+    ).fetchall()
     return [
-        Problem(check=check, file=file, count=int(n), lines=[int(x) for x in lines], fix=fix, action=action)
-        for file, n, lines in _problem_rows(con, view, predicate)
+        Problem(check, file, int(n), [int(x) for x in lines], fix, action,
+                examples=[_example(int(x), t, None, "") for x, t in zip(lines, texts)])
+        for file, n, lines, texts in rows
+    ]
+
+
+def malformed_problems(con: duckdb.DuckDBPyConnection, view: str, columns: tuple[str, ...]) -> list[Problem]:
+    """Rows of ``<view>_malformed`` (wrong field count), one `Problem` per file."""
+    rows = con.execute(
+        f"""SELECT file, expected, count(*), list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}],
+                   list(text ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}],
+                   list(found ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}]
+            FROM {view}_malformed GROUP BY file, expected ORDER BY file"""
+    ).fetchall()
+    return [
+        Problem(
+            "wrong_field_count", file, int(n), [int(x) for x in lines],
+            f"each line needs exactly {expected} fields ({', '.join(columns)}); repair or delete "
+            f"these lines (a title or tag with a comma must be \"quoted\")", "dropped",
+            examples=[f"line {x}: expected {expected} fields, found {k} in {t!r}" for x, t, k in zip(lines, texts, found)],
+        )
+        for file, expected, n, lines, texts, found in rows
+    ]
+
+
+def tag_failures(con: duckdb.DuckDBPyConnection, view: str, rules: list[Rule], table: str) -> list[Problem]:
+    """Creates ``table`` = ``view`` plus ``problem``/``field`` of the first failed rule; reports them."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT *, split_part(p, ':', 1) AS problem, split_part(p, ':', 2) AS field
+        FROM (SELECT *, {first_failure_sql(rules)} AS p FROM {view})"""
+    )
+    value = "CASE field " + " ".join(
+        f"WHEN '{f}' THEN \"{f}\"" for f in sorted({r[1] for r in rules if r[1]})) + " END"
+    found = con.execute(
+        f"""SELECT problem, field, file, count(*), list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}],
+                   list(text ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}],
+                   list({value} ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}]
+            FROM {table} WHERE p IS NOT NULL GROUP BY problem, field, file ORDER BY problem, field, file"""
+    ).fetchall()
+    fix = fixes(rules)
+    return [
+        Problem(check, file, int(n), [int(x) for x in lines], fix[(check, name)], "dropped", name,
+                [_example(int(x), t, v, name) for x, t, v in zip(lines, texts, values)])
+        for check, name, file, n, lines, texts, values in found
     ]
 
 
 def validate_movies(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> None:
     """Create ``clean_movies(movieId BIGINT, title VARCHAR, genres VARCHAR)`` from ``raw_movies``."""
-    bad = "movieId IS NULL OR TRY_CAST(movieId AS BIGINT) IS NULL"
-    report.problems += _collect(
-        con, "raw_movies", bad, "non_numeric_movie_id", "movieId must be an integer", "dropped"
-    )
+    from recsys.data.readers import MOVIES_COLUMNS
+
+    report.problems += malformed_problems(con, "raw_movies", MOVIES_COLUMNS)
+    report.problems += tag_failures(con, "raw_movies", movie_rules(), "movies_checked")
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE movies_typed AS
-        SELECT file, line, CAST(movieId AS BIGINT) AS movieId, coalesce(title, '') AS title,
+        SELECT file, line, text, CAST(trim(movieId) AS BIGINT) AS movieId, coalesce(title, '') AS title,
                coalesce(genres, '') AS genres
-        FROM raw_movies WHERE NOT ({bad})
+        FROM movies_checked WHERE p IS NULL
         """
     )
+    con.execute("DROP TABLE movies_checked")
     report.problems += _collect(
         con,
         "(SELECT *, count(*) OVER (PARTITION BY movieId) AS n_same, "
@@ -164,49 +202,43 @@ def validate_movies(con: duckdb.DuckDBPyConnection, report: ValidationReport) ->
         QUALIFY row_number() OVER (PARTITION BY movieId ORDER BY line) = 1
         """
     )
-    report.rows_in["movies"] = con.execute("SELECT count(*) FROM raw_movies").fetchone()[0]
+    malformed = con.execute("SELECT count(*) FROM raw_movies_malformed").fetchone()[0]
+    report.rows_in["movies"] = con.execute("SELECT count(*) FROM raw_movies").fetchone()[0] + malformed
     report.rows_out["movies"] = con.execute("SELECT count(*) FROM clean_movies").fetchone()[0]
 
 
 def validate_ratings(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> None:
     """Create ``clean_ratings(userId, movieId, rating, timestamp)`` from ``raw_ratings``.
 
-    One pass over the raw file casts every field and tags each row with the first check it fails;
-    problems are then counted on the typed table. Expects ``clean_movies`` to exist. Duplicate
-    (userId, movieId) pairs keep the latest rating (largest timestamp, then the later line).
+    One pass over the raw file checks and casts every field, tagging each row with the first rule
+    it fails (:mod:`recsys.data.checks`); rows with a wrong field count come from
+    ``raw_ratings_malformed``. Expects ``clean_movies`` to exist. Duplicate (userId, movieId) pairs
+    keep the latest rating (largest timestamp, then the later line).
     """
-    cases = " ".join(f"WHEN {predicate} THEN '{check}'" for check, predicate, _ in _RATING_CHECKS)
+    from recsys.data.readers import RATINGS_COLUMNS
+
+    report.problems += malformed_problems(con, "raw_ratings", RATINGS_COLUMNS)
+    report.problems += tag_failures(con, "raw_ratings", rating_rules(), "ratings_checked")
     con.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE ratings_typed AS
-        SELECT file, line, u AS userId, m AS movieId, r AS rating, t AS timestamp,
-               CASE {cases} ELSE NULL END AS problem
-        FROM (
-            SELECT file, line, userId, movieId, rating, timestamp,
-                   TRY_CAST(userId AS BIGINT) AS u, TRY_CAST(movieId AS BIGINT) AS m,
-                   TRY_CAST(rating AS FLOAT) AS r, TRY_CAST(timestamp AS BIGINT) AS t
-            FROM raw_ratings
-        )
+        SELECT file, line, text, CAST(trim(userId) AS BIGINT) AS userId,
+               CAST(trim(movieId) AS BIGINT) AS movieId, CAST(trim(rating) AS FLOAT) AS rating,
+               CAST(trim(timestamp) AS BIGINT) AS timestamp
+        FROM ratings_checked WHERE p IS NULL
         """
     )
-    for check, file, n, lines in con.execute(
-        f"""
-        SELECT problem, file, count(*), list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}]
-        FROM ratings_typed WHERE problem IS NOT NULL GROUP BY problem, file ORDER BY problem, file
-        """
-    ).fetchall():
-        report.problems.append(
-            Problem(check, file, int(n), [int(x) for x in lines], _FIXES[check], "dropped")
-        )
+    con.execute("DROP TABLE ratings_checked")
     report.problems += _collect(
         con,
         "ratings_typed",
-        "problem IS NULL AND movieId NOT IN (SELECT movieId FROM clean_movies)",
+        "movieId NOT IN (SELECT movieId FROM clean_movies)",
         "unknown_movie",
         "every rated movieId must appear in the movies file",
         "dropped",
     )
-    report.rows_in["ratings"] = con.execute("SELECT count(*) FROM ratings_typed").fetchone()[0]
+    malformed = con.execute("SELECT count(*) FROM raw_ratings_malformed").fetchone()[0]
+    report.rows_in["ratings"] = con.execute("SELECT count(*) FROM raw_ratings").fetchone()[0] + malformed
     _dedupe_latest(con, report)
     con.execute("DROP TABLE ratings_typed")
     report.rows_out["ratings"] = con.execute("SELECT count(*) FROM clean_ratings").fetchone()[0]
@@ -214,7 +246,7 @@ def validate_ratings(con: duckdb.DuckDBPyConnection, report: ValidationReport) -
 
 def _dedupe_latest(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> None:
     """Keep the latest rating of each (user, movie); the window runs only when duplicates exist."""
-    known = "problem IS NULL AND movieId IN (SELECT movieId FROM clean_movies)"
+    known = "movieId IN (SELECT movieId FROM clean_movies)"
     total, distinct = con.execute(  # a plain group-by is cheaper than count(DISTINCT (struct))
         f"""SELECT coalesce(sum(n), 0), count(*) FROM (
             SELECT userId, movieId, count(*) AS n FROM ratings_typed WHERE {known} GROUP BY userId, movieId)"""
@@ -243,28 +275,48 @@ def _dedupe_latest(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> 
     )
 
 
-def validate(con: duckdb.DuckDBPyConnection, strict: bool) -> ValidationReport:
+def _check_optional(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> None:
+    """Rows of ``links.csv``/``tags.csv`` with a wrong field count are reported and dropped too."""
+    from recsys.data.readers import LINKS_COLUMNS, TAGS_COLUMNS
+
+    views = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    for view, columns in (("raw_links", LINKS_COLUMNS), ("raw_tags", TAGS_COLUMNS)):
+        if f"{view}_malformed" in views:
+            report.problems += malformed_problems(con, view, columns)
+
+
+def _no_ratings_message(report: ValidationReport, ratings_files: list[Path]) -> str:
+    names = ", ".join(str(p) for p in ratings_files) or "the ratings file"
+    if report.rows_in.get("ratings", 0) == 0:
+        return (f"{names} has no ratings: it holds at most a header line. Fix: point raw_dir at a "
+                f"complete copy of the data set (re-download or regenerate it)")
+    return (f"{names}: none of its {report.rows_in['ratings']} rating row(s) is usable; every one "
+            f"was dropped for the problems below. Fix: repair the file (see each problem's Fix)")
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection, strict: bool, ratings_files: list[Path] | None = None
+) -> ValidationReport:
     """Validate ``raw_movies`` and ``raw_ratings`` and create the clean tables.
 
     Args:
         con: a connection on which the reader registered the raw views.
         strict: raise :class:`DataValidationError` if any problem is found.
+        ratings_files: the files behind ``raw_ratings``, named when none of their rows is usable.
 
     Returns:
         The report (also when strict and clean).
+
+    Raises:
+        DataValidationError: strict mode and any problem, or (either mode) no usable rating.
     """
     report = ValidationReport()
     validate_movies(con, report)
     validate_ratings(con, report)
-    if strict and not report.ok:
-        raise DataValidationError(report)
+    _check_optional(con, report)
     if report.rows_out.get("ratings", 0) == 0:
-        raise DataValidationError(
-            ValidationReport(
-                problems=report.problems
-                + [Problem("no_valid_ratings", "ratings", 0, [], "check the ratings file", "none left")],
-                rows_in=report.rows_in,
-                rows_out=report.rows_out,
-            )
-        )
+        report.fatal = _no_ratings_message(report, list(ratings_files or []))
+        raise DataValidationError(report, strict=strict)
+    if strict and not report.ok:
+        raise DataValidationError(report, strict=True)
     return report

@@ -10,13 +10,15 @@ from recsys.data.readers import CsvReader
 from recsys.data.splits import RandomPerUserSplit, TemporalPerUserSplit
 
 
+SPLITS = {"random": RandomPerUserSplit(), "temporal_user": TemporalPerUserSplit()}
+
+
 def _data(raw: Path, root: Path, split: str = "random") -> MovieLensData:
     return MovieLensData(
         name="tiny",
         raw_dir=raw,
         reader=CsvReader(),
-        splits={"random": RandomPerUserSplit(), "temporal_user": TemporalPerUserSplit()},
-        split=split,
+        split=SPLITS[split],
         processed_root=root,
         download_hint="Download it with scripts/download_movielens.py",
     )
@@ -39,9 +41,24 @@ def test_prepare_caches_by_inputs_and_config(small_raw: Path, tmp_path: Path) ->
     assert changed.root != first.root
 
 
-def test_unknown_split_lists_the_choices(small_raw: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="choose one of"):
-        _data(small_raw, tmp_path, "nope")
+def test_a_split_name_instead_of_a_split_says_to_use_the_group(small_raw: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="data/split=temporal_user"):
+        MovieLensData("tiny", small_raw, CsvReader(), "temporal_user", tmp_path)  # type: ignore[arg-type]
+
+
+def test_same_size_edit_with_mtime_restored_is_reprocessed(small_raw: Path, tmp_path: Path) -> None:
+    ratings = small_raw / "ratings.csv"
+    first = _data(small_raw, tmp_path / "p").prepare()
+    before = ratings.stat()
+    text = ratings.read_text()
+    edited = text.replace("\n1,", "\n2,", 1)  # one rating moves to another user: same size
+    assert edited != text and len(edited) == len(text)
+    ratings.write_text(edited)
+    os.utime(ratings, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert ratings.stat().st_size == before.st_size and ratings.stat().st_mtime_ns == before.st_mtime_ns
+    again = _data(small_raw, tmp_path / "p").prepare()
+    assert again.root != first.root
+    assert again.statistics["n_ratings"] == first.statistics["n_ratings"]
 
 
 def test_missing_raw_folder_says_how_to_download(tmp_path: Path) -> None:

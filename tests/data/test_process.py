@@ -77,7 +77,8 @@ def test_strict_mode_fails_with_file_line_and_fix_and_keeps_previous_output(tmp_
     with pytest.raises(DataValidationError) as error:
         process_raw(CsvReader(), bad, out, strict=True)
     message = str(error.value)
-    assert "ratings.csv" in message and "lines 4" in message and "rating_out_of_range" in message
+    assert "ratings.csv" in message and "line 4: rating='7.5' in '1,3,7.5,1002'" in message
+    assert "rating_out_of_range" in message
     assert "Fix:" in message
     assert (out / "ratings.parquet").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -85,6 +86,6 @@ def test_strict_mode_fails_with_file_line_and_fix_and_keeps_previous_output(tmp_
 
 def test_no_valid_rating_is_an_error(tmp_path: Path) -> None:
     raw = write_raw_csv_set(tmp_path / "raw", ["1,1,9.0,1000"])
-    with pytest.raises(DataValidationError, match="no_valid_ratings"):
+    with pytest.raises(DataValidationError, match="none of its 1 rating row"):
         process_raw(CsvReader(), raw, tmp_path / "out")
     assert not (tmp_path / "out").exists()

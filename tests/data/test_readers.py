@@ -26,7 +26,11 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, view: str) -> list[tuple]:
-    return con.execute(f"SELECT * FROM {view} ORDER BY line").fetchall()
+    return con.execute(f"SELECT * EXCLUDE (text, complete) FROM {view} ORDER BY line").fetchall()
+
+
+def _malformed(con: duckdb.DuckDBPyConnection, view: str) -> list[tuple]:
+    return con.execute(f"SELECT line, text, expected, found FROM {view}_malformed ORDER BY line").fetchall()
 
 
 def _write_csv_set(raw: Path, with_extras: bool = True) -> Path:
@@ -62,8 +66,8 @@ def test_csv_reader_views_and_lines(con: duckdb.DuckDBPyConnection, tmp_path: Pa
     types = dict(con.execute(
         "SELECT column_name, column_type FROM (DESCRIBE raw_ratings)"
     ).fetchall())
-    assert types == {"file": "VARCHAR", "line": "BIGINT", "userId": "VARCHAR",
-                     "movieId": "VARCHAR", "rating": "VARCHAR", "timestamp": "VARCHAR"}
+    assert types == {"file": "VARCHAR", "line": "BIGINT", "text": "VARCHAR", "complete": "BOOLEAN",
+                     "userId": "VARCHAR", "movieId": "VARCHAR", "rating": "VARCHAR", "timestamp": "VARCHAR"}
     assert CsvReader().ratings_files(raw) == [raw / "ratings.csv"]
 
 
@@ -82,15 +86,13 @@ def test_csv_wrong_header(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Non
     assert "userId,movieId,rating,timestamp" in str(err) and "user,item" in str(err)
 
 
-def test_csv_wrong_field_count(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_csv_wrong_field_count_is_kept_apart_with_line_and_text(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     raw = _write_csv_set(tmp_path / "raw")
     (raw / "movies.csv").write_text(
         "movieId,title,genres\n1,Toy Story (1995),Animation\n2,Heat, The (1995),Action\n")
-    with pytest.raises(RawFormatError) as info:
-        CsvReader().register(con, raw)
-    message = str(info.value)
-    assert info.value.line == 3 and str(raw / "movies.csv") in message
-    assert "3 fields" in message and "found 4 fields" in message and "Heat, The" in message
+    CsvReader().register(con, raw)  # no abort: validation reports and drops (or fails if strict)
+    assert _malformed(con, "raw_movies") == [(3, "2,Heat, The (1995),Action", 3, 4)]
+    assert [row[1] for row in _rows(con, "raw_movies")] == [2]
 
 
 def test_csv_invalid_utf8(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
@@ -99,7 +101,8 @@ def test_csv_invalid_utf8(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Non
         "movieId,title,genres\n1,Misérables (1995),Drama\n".encode("latin-1"))
     with pytest.raises(RawFormatError, match="line 2") as info:
         CsvReader().register(con, raw)
-    assert "utf-8" in str(info.value)
+    assert "utf-8" in str(info.value) and "data.reader.encoding=latin-1" in str(info.value)
+    assert "in the line '1,Mis" in str(info.value)  # DuckDB's "Original Line" is kept
 
 
 def test_missing_file_suggests_download(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
@@ -128,11 +131,8 @@ def test_dat_reader_latin1(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> No
 def test_dat_wrong_field_count(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     (tmp_path / "ratings.dat").write_text("1::1193::5::978300760\n1::661::3\n")
     (tmp_path / "movies.dat").write_text("1::Toy Story (1995)::Animation\n")
-    with pytest.raises(RawFormatError) as info:
-        DatReader().register(con, tmp_path)
-    message = str(info.value)
-    assert info.value.line == 2 and str(tmp_path / "ratings.dat") in message
-    assert "expected 4 fields" in message and "'::'" in message and "found 3 fields" in message
+    DatReader().register(con, tmp_path)
+    assert _malformed(con, "raw_ratings") == [(2, "1::661::3", 4, 3)]
 
 
 def _write_ml100k(raw: Path) -> Path:
@@ -182,9 +182,12 @@ def test_ml100k_splits(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
 def test_ml100k_wrong_field_count(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     raw = _write_ml100k(tmp_path / "ml-100k")
     (raw / "u.data").write_text("196\t242\t3\t881250949\n186 302 3 891717742\n")
+    Ml100kReader().register(con, raw)
+    assert _malformed(con, "raw_ratings") == [(2, "186 302 3 891717742", 4, 1)]
+    (raw / "u1.test").write_text("1\t6\t5\n")  # official split files must be well formed
     with pytest.raises(RawFormatError) as info:
-        Ml100kReader().register(con, raw)
-    assert info.value.line == 2 and "found 1 fields" in str(info.value)
+        Ml100kReader().register_file(con, raw / "u1.test", "predefined_test")
+    assert info.value.line == 1 and "found 3 in the line" in str(info.value)
 
 
 def test_insertion_order_is_required(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:

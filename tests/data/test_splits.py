@@ -88,6 +88,6 @@ def test_bad_fractions_are_rejected() -> None:
 
 
 def test_empty_test_split_is_a_clear_error(processed: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="test part"):
-        write_split(RandomPerUserSplit(test_fraction=0.0), processed, tmp_path / "s")
+    with pytest.raises(ValueError, match="test part"):  # 15 ratings a user: round(15 * 0.01) = 0
+        write_split(RandomPerUserSplit(test_fraction=0.01), processed, tmp_path / "s")
     assert not (tmp_path / "s").exists()

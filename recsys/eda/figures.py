@@ -1,4 +1,4 @@
-"""Exploratory figures for a processed MovieLens-schema folder (aggregates from :mod:`recsys.data.eda`).
+"""Exploratory figures for a processed MovieLens-schema folder (aggregates from :mod:`recsys.eda.queries`).
 
 Figures are drawn with the object-oriented ``matplotlib.figure.Figure`` API (no pyplot state, no
 display needed, so any backend works).
@@ -18,7 +18,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
-from recsys.data.eda import (
+from recsys.eda.queries import (
     EdaSource,
     cold_start_counts,
     counts_per,

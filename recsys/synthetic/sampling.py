@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recsys.data.synthetic_catalog import Catalog, alias_sample
+from recsys.synthetic.catalog import Catalog, alias_sample
 
 if TYPE_CHECKING:
-    from recsys.data.synthetic import SyntheticConfig
+    from recsys.synthetic.generator import SyntheticConfig
 
 _DENSE_BATCH_CELLS = 1 << 23  # users x items cells per dense batch (~64 MB of float64 keys)
 

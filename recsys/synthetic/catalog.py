@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 if TYPE_CHECKING:
-    from recsys.data.synthetic import SyntheticConfig
+    from recsys.synthetic.generator import SyntheticConfig
 
 #: MovieLens-25M genre names; "(no genres listed)" is always last and never combined.
 ML_GENRES: tuple[str, ...] = (

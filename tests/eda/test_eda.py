@@ -1,4 +1,4 @@
-"""Tests for recsys.data.eda on a tiny synthetic processed folder (exact processed schema)."""
+"""Tests for recsys.eda.queries on a tiny synthetic processed folder (exact processed schema)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.data import eda, eda_figures, eda_report
+from recsys.eda import figures as eda_figures, queries as eda, report as eda_report
 
 GENRES = ["Action", "Comedy", "Drama", "Romance", "Sci-Fi", "Thriller"]
 N_USERS, N_ITEMS, N_RATINGS = 30, 40, 400
@@ -153,7 +153,7 @@ def test_failure_leaves_previous_output_intact(
 
 
 def test_lazy_write_eda_export() -> None:
-    from recsys.data.eda import write_eda
+    from recsys.eda.queries import write_eda
 
     assert write_eda is eda_report.write_eda
 
@@ -166,3 +166,20 @@ def test_script_with_processed_dir(processed: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (out / "EDA.md").exists()
     _assert_pngs(out)
+
+
+def test_script_defaults_to_the_untracked_outputs_folder(
+    processed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --output the script writes under outputs/eda/<name>/, never into experiments/."""
+    import importlib.util
+
+    import recsys
+
+    spec = importlib.util.spec_from_file_location("eda_script", recsys.REPO_ROOT / "scripts" / "eda.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.OUTPUT_ROOT == recsys.REPO_ROOT / "outputs" / "eda"
+    monkeypatch.setattr(script, "OUTPUT_ROOT", tmp_path / "outputs" / "eda")
+    md = script.main(["--processed-dir", str(processed), "--split", "random", "--name", "tiny"])
+    assert md == tmp_path / "outputs" / "eda" / "tiny" / "EDA.md" and md.exists()

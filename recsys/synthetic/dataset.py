@@ -10,8 +10,9 @@ from pathlib import Path
 
 from recsys.data.prepare import MovieLensData, ProcessedDataset
 from recsys.data.process import RawReader, SplitStrategy
-from recsys.data.synthetic import SyntheticConfig, generate_synthetic
-from recsys.utils.atomic import atomic_directory
+from recsys.synthetic.generator import SyntheticConfig, generate_synthetic
+from recsys.data.settings import check_int
+from recsys.data.staging import staged_directory, sweep_stale
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +32,19 @@ class SyntheticData(MovieLensData):
         generator: SyntheticConfig,
         raw_root: str | Path,
         reader: RawReader,
-        splits: dict[str, SplitStrategy],
-        split: str,
+        split: SplitStrategy,
         processed_root: str | Path,
         strict: bool = False,
         memory_limit: str | None = None,
         chunk_users: int = 8192,
     ) -> None:
+        check_int("data.chunk_users", chunk_users, 8192, minimum=1)
         params = json.dumps({**dataclasses.asdict(generator), "chunk_users": chunk_users}, sort_keys=True, default=str)
         digest = hashlib.sha256(params.encode()).hexdigest()[:12]
         super().__init__(
             name=name,
             raw_dir=Path(raw_root) / f"{name}-{digest}",
             reader=reader,
-            splits=splits,
             split=split,
             processed_root=processed_root,
             strict=strict,
@@ -57,6 +57,7 @@ class SyntheticData(MovieLensData):
         """Generate the raw files if this configuration has none yet, then process them."""
         if not (self.raw_dir / "ratings.csv").exists():
             log.info("generating synthetic data into %s", self.raw_dir)
-            with atomic_directory(self.raw_dir) as tmp:
+            sweep_stale(self.raw_dir.parent)
+            with staged_directory(self.raw_dir) as tmp:
                 generate_synthetic(self.generator, tmp, chunk_users=self.chunk_users)
         return super().prepare()

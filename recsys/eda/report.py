@@ -10,8 +10,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from recsys.data import eda_figures as figs
-from recsys.data.eda import (
+from recsys.eda import figures as figs
+from recsys.eda.queries import (
     cold_start_counts,
     default_name,
     key_numbers,

@@ -2,11 +2,11 @@
 
 Every aggregate is computed by DuckDB over the Parquet files, so only small results (histograms,
 per-genre tables, per-user counts) reach pandas; this keeps ml-25m to seconds. The figures live in
-:mod:`recsys.data.eda_figures` and ``write_eda`` (figures plus ``EDA.md``, written atomically) in
-:mod:`recsys.data.eda_report`; ``from recsys.data.eda import write_eda`` also works.
+:mod:`recsys.eda.figures` and ``write_eda`` (figures plus ``EDA.md``, written atomically) in
+:mod:`recsys.eda.report`; ``from recsys.eda.queries import write_eda`` also works.
 
 Example:
-    >>> from recsys.data.eda import write_eda
+    >>> from recsys.eda.queries import write_eda
     >>> write_eda(Path("data/processed/ml_latest_small/<hash>"), Path("experiments/eda/ml_latest_small"))
 """
 
@@ -27,7 +27,7 @@ _TS = "make_timestamp(timestamp::BIGINT * 1000000)"  # epoch seconds -> TIMESTAM
 def __getattr__(name: str) -> object:
     # write_eda lives in eda_report, which imports this module; resolve it lazily (PEP 562).
     if name == "write_eda":
-        from recsys.data.eda_report import write_eda
+        from recsys.eda.report import write_eda
 
         return write_eda
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

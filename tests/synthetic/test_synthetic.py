@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data.synthetic import SyntheticConfig, generate_synthetic
-from recsys.data.synthetic_catalog import ML_GENRES, NO_GENRE
-from recsys.data.synthetic_sampling import allocate_counts
+from recsys.synthetic.generator import SyntheticConfig, generate_synthetic
+from recsys.synthetic.catalog import ML_GENRES, NO_GENRE
+from recsys.synthetic.sampling import allocate_counts
 
 # The ML-25M file headers (identical in every MovieLens "latest" release).
 HEADERS = {
