@@ -54,7 +54,7 @@ def compose_run(model: str, data: str, split: str, output_dir: Path, extra: list
     overrides = [
         *BASE_OVERRIDES,
         f"data={data}",
-        f"data.split={split}",
+        f"data/split={split}",
         *MODELS[model],
         f"paths.output_dir={output_dir}",
         *extra,
@@ -142,7 +142,7 @@ def write_report(rows: list[dict[str, Any]], data: str, split: str, out_dir: Pat
 def main(argv: list[str] | None = None) -> tuple[Path, Path]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="ml_latest_small", help="a conf/data option")
-    parser.add_argument("--split", default="random", help="a split of that data config (data.split)")
+    parser.add_argument("--split", default="random", help="a split of that data config (data/split=<name>)")
     parser.add_argument("--models", nargs="+", default=["popularity", "random", "itemknn", "ease", "als", "two_tower", "mf"])
     parser.add_argument("--extra-overrides", nargs="*", default=[], help="Hydra overrides applied to every model")
     parser.add_argument("--output-root", type=Path, default=recsys.REPO_ROOT / "outputs" / "leaderboard")

@@ -54,7 +54,7 @@ def load_split(data_cfg: DictConfig) -> SplitData:
     data = SplitData.load(dataset)
     for name in ("train", "test"):
         if len(getattr(data, name)) == 0:
-            raise ConfigError(f"the {name} split of {dataset.split_dir} is empty; choose another data.split")
+            raise ConfigError(f"the {name} split of {dataset.split_dir} is empty; choose another split with data/split=<name>")
     return data
 
 

@@ -81,6 +81,7 @@ def check_checkpoint_dirs(callbacks_cfg: DictConfig | None) -> None:
 
 def check_parts(cfg: DictConfig) -> None:
     """Instantiate the cheap parts so that their constructors validate their settings."""
+    instantiate(cfg.data, _convert_="all")  # the data set's constructor checks its settings; nothing is read
     protocol = instantiate(cfg.eval)
     if cfg.get("rerank"):
         instantiate(cfg.rerank)

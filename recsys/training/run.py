@@ -81,7 +81,7 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[dict[str
     metrics = {
         "model": cfg.model.get("_target_"),
         "data": cfg.data.name,
-        "split": cfg.data.split,
+        "split": cfg.data.split.name,
         **metrics_record(reports, objects["train_seconds"], objects["eval_seconds"], objects.get("best_checkpoint", "")),
         **({"members": objects["members"]} if "members" in objects else {}),
         "run_dir": str(output_dir),

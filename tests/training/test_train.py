@@ -69,8 +69,8 @@ def test_unknown_group_option_names_the_choices(tmp_path: Path, processed_root: 
 
 
 def test_empty_test_split_is_a_clear_error(tmp_path: Path, processed_root: Path) -> None:
-    cfg = compose_train(tmp_path, processed_root, ["data.splits.random.test_fraction=0.0"])
-    with pytest.raises(ValueError, match="empty"):
+    cfg = compose_train(tmp_path, processed_root, ["data.split.test_fraction=0.0"])
+    with pytest.raises(ValueError, match=r"data.split.test_fraction=0.0 is not in \(0, 1\)"):
         train(cfg)
 
 
