@@ -21,6 +21,7 @@ from recsys.data.process import RawReader, SplitStrategy, connect, process_raw, 
 from recsys.data.settings import check_memory_limit
 from recsys.data.staging import sweep_stale
 from recsys.utils.atomic import write_json_atomic
+from recsys.utils.locks import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,17 @@ class MovieLensData:
         return _fingerprint({"files": stats, "settings": settings})
 
     def prepare(self) -> ProcessedDataset:
-        """Process the raw data and the split if the cache does not hold them yet."""
+        """Process the raw data and the split if the cache does not hold them yet.
+
+        Holds an exclusive lock on ``<processed_root>/<name>/.lock`` meanwhile, so concurrent
+        processes (DDP ranks on one node, parallel sweep jobs) process a data set once: the
+        others wait, then find it in the cache.
+        """
         root = self.processed_root / self.name / self.raw_fingerprint()
+        with exclusive_lock(root.parent / ".lock"):
+            return self._prepare(root)
+
+    def _prepare(self, root: Path) -> ProcessedDataset:
         con = None
         if not (root / "statistics.json").exists():
             sweep_stale(root.parent)
@@ -149,9 +159,9 @@ def prepare_dataset(name: str = "ml_latest_small", overrides: list[str] | None =
 
     Convenient from notebooks and scripts: ``prepare_dataset("ml_latest_small").root``.
     """
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"data={name}", *(overrides or [])])
+    from recsys.utils.compose import compose_config
+
+    cfg = compose_config("train", [f"data={name}", *(overrides or [])])
     return instantiate(cfg.data, _convert_="all").prepare()

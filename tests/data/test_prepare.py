@@ -71,3 +71,25 @@ def test_bundled_set_statistics(bundled_dataset) -> None:
     assert stats["n_users"] == 610 and stats["n_movies"] == 9724 and stats["n_ratings"] == 100836
     split = bundled_dataset.split_statistics
     assert split["train"]["n_ratings"] + split["val"]["n_ratings"] + split["test"]["n_ratings"] == 100836
+
+
+def test_concurrent_processes_prepare_a_data_set_once(small_raw: Path, tmp_path: Path) -> None:
+    # as DDP ranks on one node or parallel sweep jobs would: both succeed, one processes, one waits
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+        "from recsys.data.prepare import MovieLensData; from recsys.data.readers import CsvReader\n"
+        "from recsys.data.splits import RandomPerUserSplit\n"
+        f"d = MovieLensData(name='tiny', raw_dir={str(small_raw)!r}, reader=CsvReader(), split=RandomPerUserSplit(), "
+        f"processed_root={str(tmp_path / 'p')!r}).prepare()\n"
+        "print('ROOT', d.root)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert sum(out.count("processing tiny from") for out in outputs) == 1, outputs
+    roots = {line for out in outputs for line in out.splitlines() if line.startswith("ROOT")}
+    assert len(roots) == 1
