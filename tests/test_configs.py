@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from recsys.training.preflight import preflight
+import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from pytorch_lightning.loggers import Logger
 
 import recsys
+from recsys.evaluation.protocol import EvaluationProtocol
+from recsys.training.preflight import preflight
 from recsys.data.prepare import MovieLensData
 from recsys.models.base import Recommender
 from recsys.training.build import ConfigError, build_loss, build_two_tower, check_accelerator, is_neural
@@ -72,7 +74,11 @@ def test_scheduler_options(option: str, tmp_path: Path, processed_root: Path) ->
     if not cfg.get("scheduler"):
         return
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
-    assert instantiate(cfg.scheduler)(optimizer=optimizer) is not None
+    scheduler = instantiate(cfg.scheduler)(optimizer=optimizer)
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step(0.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
+    assert optimizer.param_groups[0]["lr"] < 0.1  # every configured schedule lowers the rate
 
 
 @pytest.mark.parametrize("option", options("trainer"))
@@ -96,11 +102,17 @@ def test_other_groups(group: str, tmp_path: Path, processed_root: Path, monkeypa
         node = cfg.get(group)
         if group == "datamodule":
             assert instantiate(node, data=cfg.data).batch_size == cfg.batch_size
-        elif node and "_target_" in node:
-            assert instantiate(node) is not None
+        elif group == "eval":
+            assert isinstance(instantiate(node), EvaluationProtocol)
+        elif group == "rerank":
+            assert hasattr(instantiate(node), "rerank")
         elif node:
             for child in node.values():
-                instantiate(child)
+                made = instantiate(child)
+                if group == "logger":  # a logger factory returns None when tracking cannot start
+                    assert made is None or isinstance(made, Logger), (option, made)
+                else:
+                    assert isinstance(made, pl.Callback), (option, made)
 
 
 @pytest.mark.parametrize("option", options("experiment"))

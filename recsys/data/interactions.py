@@ -84,8 +84,7 @@ class SplitData:
         item_table = pd.read_parquet(features_dir / "items.parquet").set_index("item_idx").sort_index()
         user_table = pd.read_parquet(features_dir / "users.parquet")
         items = movies[["movieId", "title", "genres", "year"]].copy()
-        items["popularity"] = item_table["rating_count"].reindex(items.index).fillna(0).astype("int64")
-        return cls(
+        data = cls(
             dataset=dataset,
             train=Interactions.read(dataset.split_dir / "train.parquet"),
             val=Interactions.read(dataset.split_dir / "val.parquet"),
@@ -97,6 +96,8 @@ class SplitData:
             items=items,
             genres=genres,
         )
+        data.items["popularity"] = data.item_counts()[data.items.index.to_numpy()]  # one popularity: item_counts
+        return data
 
     def item_counts(self, min_rating: float | None = None) -> np.ndarray:
         """Training interactions per item (only ratings >= ``min_rating`` if given), shape (n_items,)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -131,7 +132,10 @@ def preflight(cfg: DictConfig, overrides: list[str] | None = None) -> list[str]:
                               f"Drop ensemble_seeds or use model=two_tower")
         if not OmegaConf.is_list(cfg.ensemble_seeds) or not all(_is_int(s) for s in cfg.ensemble_seeds):
             raise ConfigError(f"ensemble_seeds must be a list of integers, got {cfg.ensemble_seeds!r}")
-    check_parts(cfg)
+    try:
+        check_parts(cfg)
+    except InstantiationException as error:  # a constructor refused a setting: its message says which
+        raise ConfigError(str(error)) from error
     if is_neural(cfg.model):
         check_checkpoint_dirs(cfg.get("callbacks"))
     if not _writable(Path(cfg.paths.output_dir)):

@@ -96,7 +96,7 @@ def test_eval_reproduces_metrics_json_with_a_reranker_and_the_checkpoint_was_cho
     cfg = compose_train(tmp_path, processed_root, ["rerank=coverage", "callbacks=ema", "trainer.max_epochs=2"])
     metrics, objects = train(cfg, overrides=[])
     best = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
-    score = next(v["best_model_score"] for k, v in best["callbacks"].items() if "monitor='val/ndcg@10'" in k)
+    score = next(v["best_model_score"] for k, v in best["callbacks"].items() if k.startswith("ModelCheckpoint{'monitor': 'val/ndcg@10'"))
     assert float(score) == pytest.approx(metrics["val"]["ndcg@10"], abs=1e-7)  # float32 in the checkpoint
     again = evaluate_run(run_dir=tmp_path, output_dir=tmp_path / "eval")
     assert again["val"] == metrics["val"] and again["test"] == metrics["test"]
