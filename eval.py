@@ -14,15 +14,19 @@ from omegaconf import DictConfig
 
 import recsys  # noqa: F401  (registers the ${repo_root:} resolver)
 from recsys.cli import print_metrics
+from recsys.training.build import ConfigError
 from recsys.training.evaluation import evaluate_run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    metrics = evaluate_run(
-        run_dir=cfg.run, ckpt=cfg.ckpt, eval_cfg=cfg.get("eval"), rerank_cfg=cfg.get("rerank"),
-        splits=tuple(cfg.splits), output_dir=Path(cfg.output_dir),
-    )
+    try:
+        metrics = evaluate_run(
+            run_dir=cfg.run, ckpt=cfg.ckpt, eval_cfg=cfg.get("eval"), rerank_cfg=cfg.get("rerank"),
+            splits=tuple(cfg.splits), output_dir=Path(cfg.output_dir),
+        )
+    except ConfigError as error:
+        raise SystemExit(f"error: {error}") from None
     print_metrics({"model": metrics["checkpoint"], "data": "", "split": ",".join(cfg.splits), **metrics})
     print(f"eval_metrics.json (and a two-tower's embeddings) written to {cfg.output_dir}")
 

@@ -7,14 +7,18 @@ from omegaconf import DictConfig
 
 import recsys  # noqa: F401  (registers the ${repo_root:} resolver)
 from recsys.cli import print_metrics
+from recsys.training.build import ConfigError
 from recsys.training.resume import resume_config
 from recsys.training.run import command_line_overrides, optimized_value, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    cfg = resume_config(cfg, command_line_overrides())
-    metrics, _ = train(cfg)
+    try:
+        cfg = resume_config(cfg, command_line_overrides())
+        metrics, _ = train(cfg)
+    except ConfigError as error:  # a setting that cannot work: its message says the fix
+        raise SystemExit(f"error: {error}") from None
     print_metrics(metrics)
     return optimized_value(cfg, metrics)
 

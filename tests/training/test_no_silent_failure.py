@@ -144,3 +144,19 @@ def test_resume_uses_the_runs_saved_config_and_refuses_unsafe_overrides(tmp_path
     with pytest.raises(RuntimeError, match="size mismatch"):
         train(bad, overrides=[])
     assert (run / "config.yaml").read_text() == saved_text
+
+
+def test_train_py_prints_the_error_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import recsys
+
+    result = subprocess.run(
+        [sys.executable, str(recsys.REPO_ROOT / "train.py"), "trainer.max_epochs=abc", "logger=none",
+         f"hydra.run.dir={tmp_path}", f"data.processed_root={tmp_path / 'processed'}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    assert "error: trainer.max_epochs must be an integer" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "processed").exists()
