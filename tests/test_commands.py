@@ -4,11 +4,15 @@ writes to the untracked ``outputs/`` by default (never into ``experiments/``).""
 from __future__ import annotations
 
 import importlib
-import tomllib
 
 import pytest
 
 import recsys
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 SCRIPTS = tomllib.loads((recsys.REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 OUTPUTS = recsys.REPO_ROOT / "outputs"

@@ -25,7 +25,6 @@ from recsys.utils.atomic import write_json_atomic
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = 2  # 2: lines read and checked in SQL (recsys.data.lines, recsys.data.checks)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -139,19 +138,14 @@ class MovieLensData:
         return ProcessedDataset(name=self.name, root=root, split_dir=split_dir)
 
 
-def config_dir() -> Path:
-    """The repository's ``conf/`` folder."""
-    return REPO_ROOT / "conf"
-
-
 def prepare_dataset(name: str = "ml_latest_small", overrides: list[str] | None = None) -> ProcessedDataset:
     """Compose ``conf/data/<name>.yaml`` (with ``overrides``), instantiate it and prepare it.
 
     Convenient from notebooks and scripts: ``prepare_dataset("ml_latest_small").root``.
     """
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"data={name}", *(overrides or [])])
+    from recsys.utils.compose import compose_config
+
+    cfg = compose_config("train", [f"data={name}", *(overrides or [])])
     return instantiate(cfg.data, _convert_="all").prepare()
