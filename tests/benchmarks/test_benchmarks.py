@@ -60,7 +60,7 @@ def test_training_pipelines_all_train(tmp_path: Path, processed_root: Path, bund
 def test_processing_ours_and_pandas_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(processing, "RAW_ROOT", tmp_path / "raw")
     report = processing.run(processing.parse_args([
-        "--ratings", "20000", "--memory-limit", "1GB", "--work", str(tmp_path / "work"),
+        "--ratings", "200000", "--memory-limit", "1GB", "--work", str(tmp_path / "work"),
         "--output", str(tmp_path / "processing.json"),
     ]))
     assert "error" not in report["ours"] and "error" not in report["pandas"]
