@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-run only the 25M throughput part of scripts/gpu_check.sh (after a change to the hot path).
+# Re-run only the 25M throughput part of gpu_check.sh (after a change to the hot path).
 set -uo pipefail
 OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 WANDB_MODE=disabled
@@ -11,7 +11,7 @@ from recsys.data.prepare import prepare_dataset
 prepare_dataset('synthetic', ['data.raw_root=/tmp/syn_raw', 'data.processed_root=/tmp/syn_proc'])" > /dev/null 2>&1
 # eager, then with the forward + loss through torch.compile (the warm-up steps absorb the compilation)
 for flag in "" "--compile"; do
-python3 scripts/bench_training.py --data synthetic --data-overrides data.raw_root=/tmp/syn_raw \
+python3 -m recsys.benchmarks.training --data synthetic --data-overrides data.raw_root=/tmp/syn_raw \
   --processed-root /tmp/syn_proc --device cuda --batch-size 16384 --precision bf16-mixed --loss softmax \
-  --epochs 1 --tutorial-steps 200 --warmup 10 $flag 2>&1 | grep -A40 '^{' | tee "$OUT/bench_training_gpu_bs16384${flag/--/_}.json"
+  --epochs 1 --tutorial-steps 200 --warmup 10 $flag --output "$OUT/bench_training_gpu_bs16384${flag/--/_}.json" 2>&1 | tail -45
 done

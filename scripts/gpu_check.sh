@@ -22,7 +22,8 @@ python3 train.py trainer=ddp trainer.devices=1 logger=none trainer.max_epochs=2 
   paths.output_dir=/tmp/run_ddp 2>&1 | grep -E "ndcg@10|recall@10|train |Error|error|DDP|distributed" | tee "$OUT/ddp_train.txt"
 
 log "3. evaluation speed (162,541 x 59,047, d=128, top-20, masked)"
-python3 scripts/bench_eval.py --device cuda --backends torch --chunk-size 4096 2>&1 | tail -20 | tee "$OUT/bench_eval.txt"
+python3 -m recsys.benchmarks.evaluation --device cuda --backends torch --chunk-size 4096 \
+  --output "$OUT/bench_eval.json" 2>&1 | tail -20 | tee "$OUT/bench_eval.txt"
 
 log "4. 25M synthetic: generate + process (timed)"
 /usr/bin/time -v python3 -c "
@@ -34,7 +35,7 @@ print(json.dumps({'seconds_generate_and_process': round(time.perf_counter() - t,
 " 2>&1 | grep -E "seconds|Maximum resident|Error|error" | tee "$OUT/synthetic_prepare.txt"
 
 log "5. training throughput at 25M: softmax, batch 16384, bf16, one epoch; vs plain loop and per-row Dataset"
-python3 scripts/bench_training.py --data synthetic --data-overrides data.raw_root=/tmp/syn_raw \
+python3 -m recsys.benchmarks.training --data synthetic --data-overrides data.raw_root=/tmp/syn_raw \
   --processed-root /tmp/syn_proc --device cuda --batch-size 16384 --precision bf16-mixed --loss softmax \
-  --epochs 1 --tutorial-steps 200 --warmup 10 2>&1 | tail -40 | tee "$OUT/bench_training_gpu.json"
+  --epochs 1 --tutorial-steps 200 --warmup 10 --output "$OUT/bench_training_gpu.json" 2>&1 | tail -45 | tee "$OUT/bench_training_gpu.txt"
 log "done"

@@ -1,29 +1,29 @@
-"""scripts/coverage_curve.py end to end on a one-epoch two-tower run of the bundled data."""
+"""``recsys-coverage-curve`` (recsys.reports.coverage_curve) end to end on a one-epoch two-tower run of the bundled data."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 import recsys
+from recsys.reports import coverage_curve
 from recsys.training.run import train
 from tests.compose import compose_train
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("coverage_curve", recsys.REPO_ROOT / "scripts" / "coverage_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_report_defaults_to_the_untracked_outputs_folder(tmp_path: Path) -> None:
+    args = coverage_curve.parse_args(["--run-dir", str(tmp_path)])
+    assert args.out == recsys.REPO_ROOT / "outputs" / "coverage_curve"
+    assert args.argv == ["--run-dir", str(tmp_path)]
 
 
 @pytest.mark.slow
 def test_coverage_curve_sweeps_every_reranker_and_chooses_on_val(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
     run_dir = tmp_path / "run"
     train(compose_train(run_dir, processed_root))
-    md, chosen = _load_script().main(["--run-dir", str(run_dir), "--out", str(tmp_path / "out"), "--name", "cc"])
+    argv = ["--run-dir", str(run_dir), "--out", str(tmp_path / "out"), "--name", "cc"]
+    md, chosen = coverage_curve.run(coverage_curve.parse_args(argv))
     assert md == tmp_path / "out" / "cc.md" and (tmp_path / "out" / "cc.png").stat().st_size > 1000
     text = md.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| setting")]
@@ -38,3 +38,4 @@ def test_coverage_curve_sweeps_every_reranker_and_chooses_on_val(tmp_path: Path,
         base_ndcg = float(base.split("|")[2])
         assert chosen["val/ndcg@10"] >= 0.95 * base_ndcg and chosen["val/coverage@10"] >= 0.20
     assert "![NDCG@10 vs Coverage@10](cc.png)" in text
+    assert f"Command: `recsys-coverage-curve {' '.join(argv)}`" in text

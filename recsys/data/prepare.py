@@ -26,7 +26,6 @@ from recsys.utils.locks import exclusive_lock
 log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = 2  # 2: lines read and checked in SQL (recsys.data.lines, recsys.data.checks)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -147,11 +146,6 @@ class MovieLensData:
         if con is not None:
             con.close()
         return ProcessedDataset(name=self.name, root=root, split_dir=split_dir)
-
-
-def config_dir() -> Path:
-    """The repository's ``conf/`` folder."""
-    return REPO_ROOT / "conf"
 
 
 def prepare_dataset(name: str = "ml_latest_small", overrides: list[str] | None = None) -> ProcessedDataset:

@@ -86,7 +86,7 @@ def _require(path: Path) -> Path:
     if not path.is_file():
         raise RawFormatError(
             path, None, "a MovieLens file", "no such file",
-            "Fix: download the set with `python scripts/download_movielens.py --size <set> "
+            "Fix: download the set with `recsys-download --size <set> "
             "--output data/raw` and point raw_dir at the extracted folder",
         )
     return path

@@ -216,7 +216,7 @@ class CoverageReranker:
 
     Unlike a popularity penalty it spends accuracy only where coverage is gained: a popular item
     stays in a list unless an item nobody else is shown comes within ``bonus`` of it. One small
-    numpy step per user and pass (timed in ``scripts/bench_rerank.py``); a service would keep the
+    numpy step per user and pass (timed in ``recsys-bench-rerank``); a service would keep the
     shown counts as per-item exposure.
 
     Args:

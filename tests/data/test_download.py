@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
-import sys
 import threading
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -15,6 +13,7 @@ from typing import Iterator
 
 import pytest
 
+from recsys.data import download_cli
 from recsys.data.download import (
     ChecksumError,
     DownloadError,
@@ -24,7 +23,6 @@ from recsys.data.download import (
 )
 from recsys.data.movielens_sets import MOVIELENS_SETS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -246,26 +244,28 @@ def test_zip_without_expected_folder(tmp_path: Path) -> None:
         extract_zip(zip_path, tmp_path, "ml-100k")
 
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    script = REPO_ROOT / "scripts" / "download_movielens.py"
-    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
-                          timeout=120, cwd=REPO_ROOT)
+def _run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``recsys-download ARGS`` in-process: exit code, stdout, stderr."""
+    capsys.readouterr()
+    code = download_cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_cli_downloads_and_reports(server: FakeServer, tmp_path: Path) -> None:
+def test_cli_downloads_and_reports(server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _serve_latest_small(server, with_md5=True)
     out = tmp_path / "raw"
-    result = _run_cli("--size", "latest-small", "--output", str(out),
-                      "--base-url", server.base_url, "--no-progress")
-    assert result.returncode == 0, result.stderr
-    assert str(out / "ml-latest-small") in result.stdout
+    code, stdout, stderr = _run_cli(capsys, "--size", "latest-small", "--output", str(out),
+                                    "--base-url", server.base_url, "--no-progress")
+    assert code == 0, stderr
+    assert str(out / "ml-latest-small") in stdout
     assert (out / "ml-latest-small" / "ratings.csv").is_file()
 
 
-def test_cli_failure_is_one_clear_line(server: FakeServer, tmp_path: Path) -> None:
-    result = _run_cli("--size", "latest-small", "--output", str(tmp_path),
-                      "--base-url", server.base_url + "/nowhere", "--no-progress")
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
+def test_cli_failure_is_one_clear_line(server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, stderr = _run_cli(capsys, "--size", "latest-small", "--output", str(tmp_path),
+                               "--base-url", server.base_url + "/nowhere", "--no-progress")
+    assert code == 1
+    lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "/nowhere/ml-latest-small.zip.md5" in lines[0]

@@ -20,7 +20,7 @@ def _data(raw: Path, root: Path, split: str = "random") -> MovieLensData:
         reader=CsvReader(),
         split=SPLITS[split],
         processed_root=root,
-        download_hint="Download it with scripts/download_movielens.py",
+        download_hint="Download it with recsys-download",
     )
 
 
@@ -62,7 +62,7 @@ def test_same_size_edit_with_mtime_restored_is_reprocessed(small_raw: Path, tmp_
 
 
 def test_missing_raw_folder_says_how_to_download(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="download_movielens"):
+    with pytest.raises(FileNotFoundError, match="recsys-download"):
         _data(tmp_path / "absent", tmp_path).prepare()
 
 

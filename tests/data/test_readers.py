@@ -106,7 +106,7 @@ def test_csv_invalid_utf8(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> Non
 
 
 def test_missing_file_suggests_download(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    with pytest.raises(RawFormatError, match="download_movielens.py") as info:
+    with pytest.raises(RawFormatError, match="recsys-download --size") as info:
         CsvReader().register(con, tmp_path / "nowhere")
     assert info.value.path == tmp_path / "nowhere" / "ratings.csv"
     assert str(tmp_path / "nowhere" / "ratings.csv") in str(info.value)

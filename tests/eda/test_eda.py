@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.eda import figures as eda_figures, queries as eda, report as eda_report
+from recsys.eda import cli as eda_cli, figures as eda_figures, queries as eda, report as eda_report
 
 GENRES = ["Action", "Comedy", "Drama", "Romance", "Sci-Fi", "Thriller"]
 N_USERS, N_ITEMS, N_RATINGS = 30, 40, 400
@@ -158,28 +156,20 @@ def test_lazy_write_eda_export() -> None:
     assert write_eda is eda_report.write_eda
 
 
-def test_script_with_processed_dir(processed: Path, tmp_path: Path) -> None:
-    out = tmp_path / "script_out"
-    cmd = [sys.executable, "scripts/eda.py", "--processed-dir", str(processed), "--split", "random"]
-    cmd += ["--output", str(out)]
-    result = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+def test_command_with_processed_dir(processed: Path, tmp_path: Path) -> None:
+    out = tmp_path / "command_out"
+    assert eda_cli.main(["--processed-dir", str(processed), "--split", "random", "--output", str(out)]) == 0
     assert (out / "EDA.md").exists()
     _assert_pngs(out)
 
 
-def test_script_defaults_to_the_untracked_outputs_folder(
+def test_command_defaults_to_the_untracked_outputs_folder(
     processed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without --output the script writes under outputs/eda/<name>/, never into experiments/."""
-    import importlib.util
-
+    """Without --output the command writes under outputs/eda/<name>/, never into experiments/."""
     import recsys
 
-    spec = importlib.util.spec_from_file_location("eda_script", recsys.REPO_ROOT / "scripts" / "eda.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert script.OUTPUT_ROOT == recsys.REPO_ROOT / "outputs" / "eda"
-    monkeypatch.setattr(script, "OUTPUT_ROOT", tmp_path / "outputs" / "eda")
-    md = script.main(["--processed-dir", str(processed), "--split", "random", "--name", "tiny"])
+    assert eda_cli.OUTPUT_ROOT == recsys.REPO_ROOT / "outputs" / "eda"
+    monkeypatch.setattr(eda_cli, "OUTPUT_ROOT", tmp_path / "outputs" / "eda")
+    md = eda_cli.run(eda_cli.parse_args(["--processed-dir", str(processed), "--split", "random", "--name", "tiny"]))
     assert md == tmp_path / "outputs" / "eda" / "tiny" / "EDA.md" and md.exists()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -15,6 +14,7 @@ from recsys.models.history_tower import HistoryUserTower
 from recsys.models.towers import IdTower
 from recsys.models.two_tower import TwoTower
 from recsys.training.build import ConfigError, fill_missing
+from recsys.utils.compose import compose_config
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 U, I = 4, 6
@@ -96,8 +96,7 @@ def test_groups_compose(tmp_path: Path, overrides: list[str], user_cls: type, it
         "defaults:\n  - user_tower: id_features\n  - item_tower: id_features\n"
         "  - negatives: uniform\n  - model: two_tower\n  - loss: softmax\n  - _self_\n"
     )
-    with initialize_config_dir(str(tmp_path), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_config("train", overrides, config_dir=tmp_path)
     model = build_model(cfg.model)
     assert isinstance(model.user_tower, user_cls) and isinstance(model.item_tower, item_cls)
     assert model.output_dim == dim

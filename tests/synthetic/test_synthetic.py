@@ -145,16 +145,13 @@ def test_allocate_counts_exact_total_and_bounds() -> None:
         allocate_counts(10, 100, 20, 300, 1.4, rng)
 
 
-def test_script_prints_summary(tmp_path: Path) -> None:
+def test_command_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
-    import subprocess
-    import sys
 
-    script = Path(__file__).resolve().parents[2] / "scripts" / "generate_synthetic.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--users", "100", "--items", "200", "--ratings", "5000",
-         "--output", str(tmp_path / "s"), "--no-progress"],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    summary = json.loads(out)
+    from recsys.synthetic import cli
+
+    code = cli.main(["--users", "100", "--items", "200", "--ratings", "5000",
+                     "--output", str(tmp_path / "s"), "--no-progress"])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary["rows"]["ratings.csv"] == 5000 and summary["peak_rss_mib"] > 0

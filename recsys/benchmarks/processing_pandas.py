@@ -1,119 +1,23 @@
-"""Benchmark raw ``ratings.csv`` -> processed Parquet, split, features and statistics, against pandas.
+"""The processing benchmark's reference: the same raw -> processed work done the plain pandas way.
 
-Usage: ``python scripts/bench_processing.py [--ratings 25000095] [--pandas-ratings N]
-[--memory-limit 5GB] [--output experiments/processing_speed.json]``
-
-Each approach runs in a fresh subprocess so that its peak RSS (``getrusage``, DuckDB included) is its
-own. "ours" is ``process_raw(CsvReader(), raw, out)`` then ``write_split(RandomPerUserSplit(), ...)``;
-"pandas" does the same work the plain way (``read_csv``, boolean masks, ``sort_values`` +
-``drop_duplicates``, ``factorize``, ``groupby``, ``to_parquet``). Synthetic raw data is generated
-once into ``data/synthetic/bench-<n>`` (not timed). Prints one JSON object.
+``read_csv``, boolean masks, ``sort_values`` + ``drop_duplicates``, ``factorize``, ``groupby`` and
+``to_parquet``, stage names as in :func:`recsys.benchmarks.processing.run_ours`, so the two are
+timed stage by stage (``recsys-bench-processing``).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
-import os
-import platform
-import resource
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recsys.benchmarks.stages import Stages, result
 from recsys.data.features import SECONDS_PER_DAY, SECONDS_PER_MONTH, SECONDS_PER_YEAR
 from recsys.data.process import NO_GENRES, YEAR_PATTERN
-from recsys.synthetic.generator import SyntheticConfig, generate_synthetic
-from recsys.utils.atomic import atomic_directory
 
 TEST, VAL = 0.2, 0.1
-
-
-class Stages:
-    """Wall-clock seconds per named stage (repeated names add up)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
-
-    def timed(self, name: str, fn: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self(name):
-                return fn(*args, **kwargs)
-        return wrapper
-
-
-def raw_folder(n_ratings: int) -> Path:
-    """``data/synthetic/bench-<n>``, generated once with users and items scaled to ``n_ratings``."""
-    path = Path("data/synthetic") / f"bench-{n_ratings}"
-    if not (path / "ratings.csv").exists():
-        d = SyntheticConfig()
-        f = n_ratings / d.n_ratings
-        cfg = SyntheticConfig(n_users=max(1, round(d.n_users * f)), n_items=max(200, round(d.n_items * f)),
-                              n_ratings=n_ratings)  # fmt: skip
-        print(f"generating {path} (not timed)", file=sys.stderr)
-        with atomic_directory(path) as tmp:
-            generate_synthetic(cfg, tmp, progress=False)
-    return path
-
-
-def run_ours(raw: Path, work: Path, memory_limit: str) -> dict[str, Any]:
-    """``process_raw`` + ``write_split`` with per-stage timers patched around their helpers."""
-    import recsys.data.process as proc
-    from recsys.data.readers import CsvReader
-    from recsys.data.splits import RandomPerUserSplit
-
-    st = Stages()
-    proc.validate = st.timed("validate_dedupe", proc.validate)
-    proc.dataset_statistics = st.timed("statistics", proc.dataset_statistics)
-    proc.split_statistics = st.timed("statistics", proc.split_statistics)
-    proc.write_features = st.timed("features", proc.write_features)
-    reader = CsvReader()
-    reader.register = st.timed("parse_check", reader.register)
-    con = proc.connect(memory_limit, temp_dir=work / "duckdb_tmp")
-    out = work / "processed"
-    with st("process_raw"):
-        proc.process_raw(reader, raw, out, con=con)
-    with st("write_split"):
-        stats = proc.write_split(RandomPerUserSplit(), out, out / "splits" / "random", con=con)
-    s = st.seconds
-    stages = {
-        "parse_check": s["parse_check"], "validate_dedupe": s["validate_dedupe"],
-        "write_processed": s["process_raw"] - s["parse_check"] - s["validate_dedupe"],
-        "split": s["write_split"] - s["features"] - s["statistics"],
-        "features": s["features"], "statistics": s["statistics"],
-    }  # fmt: skip
-    ds = json.loads((out / "statistics.json").read_text())
-    users = out / "splits" / "random" / "features" / "users.parquet"
-    mean_user_mean = con.execute(f"SELECT avg(rating_mean) FROM '{users}'").fetchone()[0]
-    return _result(stages, ds, {k: stats[k]["n_ratings"] for k in ("train", "val", "test")}, mean_user_mean)
-
-
-def _result(stages: dict[str, float], ds: dict, sizes: dict, mean_user_mean: float) -> dict[str, Any]:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "seconds_total": sum(stages.values()),
-        "stages": stages,
-        "peak_rss_gb": ru.ru_maxrss / 2**20,
-        "cpu_s": ru.ru_utime + ru.ru_stime,
-        "loadavg_end": os.getloadavg(),
-        "check": {"n_ratings": ds["n_ratings"], "n_users": ds["n_users"], "n_movies": ds["n_movies"],
-                  "avg_rating": ds["avg_rating"], "split_sizes": sizes,
-                  "mean_user_rating_mean": float(mean_user_mean)},
-    }  # fmt: skip
 
 
 def pandas_clean(raw: Path, st: Stages, engine: str) -> tuple[Any, Any, Any, Any]:
@@ -283,103 +187,4 @@ def run_pandas(raw: Path, work: Path, engine: str) -> dict[str, Any]:
     stages = {"parse_check": s["parse"], "validate_dedupe": s["validate"] + s["dedupe"],
               **{k: s[k] for k in ("write_processed", "split", "features", "statistics")}}  # fmt: skip
     sizes = {k: len(v) for k, v in parts.items()}
-    return _result(stages, ds, sizes, u["rating_mean"].mean()) | {"engine": engine}
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, cores, RAM and load average at the start."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as f:
-        cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import duckdb
-    import pandas as pd
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(ram, 1), "loadavg": os.getloadavg(),
-            "python": platform.python_version(), "duckdb": duckdb.__version__, "pandas": pd.__version__}  # fmt: skip
-
-
-def child(approach: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Runs one approach on ``bench-<n>`` in a fresh interpreter; returns its JSON (or the error)."""
-    raw = raw_folder(n)
-    work = Path(args.work) / f"{n}" / approach
-    cmd = [sys.executable, __file__, "--child", approach, "--raw", str(raw), "--work", str(work),
-           "--memory-limit", args.memory_limit, "--pandas-engine", args.pandas_engine]  # fmt: skip
-    print(f"running {approach} on {raw}", file=sys.stderr)
-    t0, load0 = time.perf_counter(), os.getloadavg()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        return {"error": f"exit code {proc.returncode}", "wall_s": wall, "loadavg_start": load0}
-    return json.loads(proc.stdout.strip().splitlines()[-1]) | {"wall_s": wall, "loadavg_start": load0}
-
-
-def consistency(ours: dict, pandas: dict) -> dict[str, Any]:
-    """Same cleaned data, split sizes within one rating per user, close train user means."""
-    a, b = ours["check"], pandas["check"]
-    n_users = a["n_users"]
-    sizes = {k: {"ours": a["split_sizes"][k], "pandas": b["split_sizes"][k]} for k in ("train", "val", "test")}
-    ok_sizes = all(abs(v["ours"] - v["pandas"]) <= n_users for v in sizes.values())
-    mean_diff = abs(a["mean_user_rating_mean"] - b["mean_user_rating_mean"])
-    return {
-        "n_ratings_equal": a["n_ratings"] == b["n_ratings"],
-        "n_users_equal": a["n_users"] == b["n_users"], "n_movies_equal": a["n_movies"] == b["n_movies"],
-        "avg_rating_diff": abs(a["avg_rating"] - b["avg_rating"]),
-        "split_sizes": sizes, "split_sizes_within_1_per_user": ok_sizes,
-        "mean_user_rating_mean": {"ours": a["mean_user_rating_mean"], "pandas": b["mean_user_rating_mean"]},
-        "ok": a["n_ratings"] == b["n_ratings"] and a["n_users"] == b["n_users"] and ok_sizes
-        and abs(a["avg_rating"] - b["avg_rating"]) < 1e-6 and mean_diff < 5e-3,
-    }  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ratings", type=int, default=SyntheticConfig().n_ratings)
-    p.add_argument("--pandas-ratings", type=int, default=None, help="run pandas (and ours again) at this size")
-    p.add_argument("--memory-limit", default="5GB", help="DuckDB memory_limit for ours")
-    p.add_argument("--pandas-engine", default="c", choices=["c", "pyarrow"], help="pd.read_csv engine")
-    p.add_argument("--work", default="data/processed/bench", help="scratch output folder")
-    p.add_argument("--output", type=Path, default=None, help="also write the JSON here")
-    p.add_argument("--child", choices=["ours", "pandas"], help=argparse.SUPPRESS)
-    p.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.child:
-        work = Path(args.work)
-        work.mkdir(parents=True, exist_ok=True)
-        if args.child == "ours":
-            res = run_ours(args.raw, work, args.memory_limit)
-        else:
-            res = run_pandas(args.raw, work, args.pandas_engine)
-        print(json.dumps(res))
-        return res
-    report: dict[str, Any] = {"machine": machine(), "n_ratings": args.ratings, "memory_limit": args.memory_limit}
-    report["ours"] = child("ours", args.ratings, args)
-    n_pd = args.pandas_ratings or args.ratings
-    if n_pd != args.ratings:
-        report["same_size"] = {"n_ratings": n_pd, "ours": child("ours", n_pd, args)}
-        report["same_size"]["pandas"] = child("pandas", n_pd, args)
-        pair = report["same_size"]
-    else:
-        report["pandas"] = child("pandas", n_pd, args)
-        pair = report
-    ours, pd_res = pair["ours"], pair["pandas"]
-    ok = "error" not in ours and "error" not in pd_res
-    if ok:
-        report["consistency"] = consistency(ours, pd_res)
-        report["speedup"] = pd_res["seconds_total"] / ours["seconds_total"]
-    main_ours = report["ours"]
-    report["targets_met"] = {
-        "under_60s": "error" not in main_ours and main_ours["seconds_total"] < 60,
-        "under_6gb": "error" not in main_ours and main_ours["peak_rss_gb"] < 6,
-        "faster_than_pandas": ok and ours["seconds_total"] < pd_res["seconds_total"],
-    }
-    report["machine"]["loadavg_end"] = os.getloadavg()
-    text = json.dumps(report, indent=2, default=float)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return report
-
-
-if __name__ == "__main__":
-    main()
+    return result(stages, ds, sizes, u["rating_mean"].mean()) | {"engine": engine}

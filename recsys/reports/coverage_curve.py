@@ -1,20 +1,20 @@
 """Coverage curve: how much NDCG@10 each re-ranking strength costs for how much Coverage@10.
 
 Usage:
-    python scripts/coverage_curve.py --run-dir outputs/train/<run>      # a trained two-tower run
-    python scripts/coverage_curve.py --train experiment=two_tower_best  # train one first
+    recsys-coverage-curve --run-dir outputs/train/<run>      # a trained two-tower run
+    recsys-coverage-curve --train experiment=two_tower_best  # train one first
 
 The run directory must hold ``config.yaml`` and the exported ``user_embeddings.npy`` /
 ``item_embeddings.npy``. Every setting is evaluated on the VALIDATION split; the reported setting
 is chosen on validation only (highest val Coverage@10 among those losing at most
 ``--max-ndcg-loss`` of the un-re-ranked val NDCG@10), and its test numbers are reported beside.
-Writes ``experiments/<name>.md`` and ``experiments/<name>.png`` (``--name``, default ``coverage_curve``).
+Writes ``<out>/<name>.md`` and ``<out>/<name>.png`` (``--name``, default ``coverage_curve``; ``--out``,
+default ``outputs/coverage_curve``; ``--out experiments`` refreshes the committed report).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,16 +25,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 import recsys  # noqa: E402
+from recsys.benchmarks.machine import summary  # noqa: E402
 from recsys.data.interactions import SplitData  # noqa: E402
 from recsys.evaluation.evaluate import build_task, evaluate_vectors  # noqa: E402
 from recsys.evaluation.rerank import CoverageReranker, MMRReranker, NoRerank, PopularityPenaltyReranker  # noqa: E402
 from recsys.evaluation.topk import topk_from_embeddings  # noqa: E402
+from recsys.training.build import load_split  # noqa: E402
 from recsys.utils.atomic import write_text_atomic  # noqa: E402
+from recsys.utils.compose import compose_config  # noqa: E402
+
+OUTPUT_ROOT = recsys.REPO_ROOT / "outputs" / "coverage_curve"
 
 # penalty strengths in units of the model's score gap (median over val users of the score of the
 # 1st minus the 10th item), so the sweep spans the same trade-off whatever the score scale
@@ -49,19 +53,16 @@ def train_run(overrides: list[str], output_dir: Path) -> Path:
     """Train a two-tower run with ``conf/train.yaml`` + overrides into ``output_dir``."""
     from recsys.training.run import train
 
-    with initialize_config_dir(config_dir=str(recsys.REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            config_name="train",
-            overrides=["logger=none", "trainer.enable_progress_bar=false", f"paths.output_dir={output_dir}", *overrides],
-        )
-    train(cfg)
+    train(compose_config(
+        "train", ["logger=none", "trainer.enable_progress_bar=false", f"paths.output_dir={output_dir}", *overrides]
+    ))  # fmt: skip
     return output_dir
 
 
 def load_run(run_dir: Path) -> tuple[SplitData, torch.Tensor, torch.Tensor, dict]:
     """The run's data split and exported retrieval vectors (n_users, D), (n_items, D)."""
     cfg = OmegaConf.load(run_dir / "config.yaml")
-    data = SplitData.load(instantiate(cfg.data, _convert_="all").prepare())
+    data = load_split(cfg.data)
     users = torch.from_numpy(np.load(run_dir / "user_embeddings.npy"))
     items = torch.from_numpy(np.load(run_dir / "item_embeddings.npy"))
     return data, users, items, OmegaConf.to_container(cfg.eval)
@@ -78,6 +79,7 @@ def score_gap(task, users: torch.Tensor, items: torch.Tensor) -> float:
 
 
 def settings(gap: float) -> list[tuple[str, object]]:
+    """Every (name, re-ranker) of the sweep, ``none`` first; penalty strengths scaled by ``gap``."""
     out: list[tuple[str, object]] = [("none", NoRerank())]
     for n in CANDIDATES:
         out += [
@@ -121,6 +123,7 @@ def choose(rows: list[dict], max_loss: float, min_coverage: float) -> tuple[dict
 
 
 def plot(rows: list[dict], chosen: dict, path: Path) -> None:
+    """Val NDCG@10 against val Coverage@10, one line per re-ranker and candidate depth."""
     fig, ax = plt.subplots(figsize=(7, 5))
     for kind, marker in (("popularity_penalty", "o"), ("mmr", "s"), ("coverage", "^")):
         for n, style in zip(CANDIDATES, (":", "-", "--")):
@@ -142,27 +145,11 @@ def plot(rows: list[dict], chosen: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def report(rows: list[dict], chosen: dict | None, best: dict, run_dir: Path, args: argparse.Namespace) -> str:
+def findings(rows: list[dict], chosen: dict | None, best: dict, args: argparse.Namespace) -> list[str]:
+    """The report's two sentences: the chosen setting (or the closest) and the widest within budget."""
     base = rows[0]
     rel = lambda r, s: r[f"{s}/ndcg@10"] / base[f"{s}/ndcg@10"] - 1  # noqa: E731
-    lines = [
-        "# Coverage curve: re-ranking for catalogue coverage",
-        "",
-        f"Run: `{run_dir}`. Command: `python scripts/coverage_curve.py {' '.join(sys.argv[1:])}`. "
-        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads.",
-        "",
-        "Each setting re-ranks the top-N candidates of the exact full ranking (exclusions applied). "
-        "Popularity-penalty strengths are multiples of the model's median val score gap between its 1st "
-        "and 10th item, so the sweep adapts to the score scale. MMR's relevance is min-max normalised per user. "
-        "The coverage re-ranker (coordinate ascent across users from the model's own lists, 3 passes) adds "
-        "`bonus` score gaps to items no other user is shown in their top 10, and keeps the model's order among "
-        "the items it picks. "
-        "The setting is chosen on **validation** only: among the settings reaching val Coverage@10 >= "
-        f"{args.min_coverage:.0%} while losing at most {args.max_ndcg_loss:.0%} of val NDCG@10, the one losing "
-        "least; test is reported, never used to choose.",
-        "",
-    ]
+    lines: list[str] = []
     if chosen is not None:
         lines.append(
             f"**Chosen: `{chosen['setting']}`**: val Coverage@10 {chosen['val/coverage@10']:.1%} "
@@ -190,6 +177,30 @@ def report(rows: list[dict], chosen: dict | None, best: dict, run_dir: Path, arg
                 f"The cheapest setting reaching val Coverage@10 >= {args.min_coverage:.0%} is `{cheapest['setting']}`: "
                 f"val NDCG@10 {rel(cheapest, 'val'):+.1%} (test {rel(cheapest, 'test'):+.1%})."
             )
+    return lines
+
+
+def report(rows: list[dict], chosen: dict | None, best: dict, run_dir: Path, args: argparse.Namespace) -> str:
+    """The markdown report: method, the chosen setting (or the closest), and one table row per setting."""
+    base = rows[0]
+    rel = lambda r, s: r[f"{s}/ndcg@10"] / base[f"{s}/ndcg@10"] - 1  # noqa: E731
+    lines = [
+        "# Coverage curve: re-ranking for catalogue coverage",
+        "",
+        f"Run: `{run_dir}`. Command: `recsys-coverage-curve {' '.join(args.argv)}`. Machine: {summary()}.",
+        "",
+        "Each setting re-ranks the top-N candidates of the exact full ranking (exclusions applied). "
+        "Popularity-penalty strengths are multiples of the model's median val score gap between its 1st "
+        "and 10th item, so the sweep adapts to the score scale. MMR's relevance is min-max normalised per user. "
+        "The coverage re-ranker (coordinate ascent across users from the model's own lists, 3 passes) adds "
+        "`bonus` score gaps to items no other user is shown in their top 10, and keeps the model's order among "
+        "the items it picks. "
+        "The setting is chosen on **validation** only: among the settings reaching val Coverage@10 >= "
+        f"{args.min_coverage:.0%} while losing at most {args.max_ndcg_loss:.0%} of val NDCG@10, the one losing "
+        "least; test is reported, never used to choose.",
+        "",
+    ]
+    lines += findings(rows, chosen, best, args)
     lines += [
         "",
         "| setting | val NDCG@10 | Δ val | val Cov@10 | val novelty@10 | test NDCG@10 | Δ test | test Cov@10 | test recall@10 | s |",
@@ -206,18 +217,24 @@ def report(rows: list[dict], chosen: dict | None, best: dict, run_dir: Path, arg
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> tuple[Path, dict | None]:
-    """Run the sweep; returns the markdown path and the setting chosen on val (None if none qualifies)."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``argv`` is kept on the namespace for the report's command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--run-dir", type=Path, help="a trained run with exported embeddings")
     group.add_argument("--train", nargs="*", metavar="OVERRIDE", help="train a run first with these overrides")
-    parser.add_argument("--train-dir", type=Path, default=recsys.REPO_ROOT / "outputs" / "coverage_curve" / "run")
-    parser.add_argument("--out", type=Path, default=recsys.REPO_ROOT / "experiments")
+    parser.add_argument("--train-dir", type=Path, default=OUTPUT_ROOT / "run", help="run directory of --train")
+    parser.add_argument("--out", type=Path, default=OUTPUT_ROOT, help="report folder (default: %(default)s)")
     parser.add_argument("--name", default="coverage_curve", help="file stem of the .md and .png written into --out")
     parser.add_argument("--max-ndcg-loss", type=float, default=0.05)
     parser.add_argument("--min-coverage", type=float, default=0.20)
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
+    return args
+
+
+def run(args: argparse.Namespace) -> tuple[Path, dict | None]:
+    """Run the sweep; returns the markdown path and the setting chosen on val (None if none qualifies)."""
     run_dir = args.run_dir if args.run_dir is not None else train_run(args.train, args.train_dir)
     data, users, items, eval_cfg = load_run(run_dir)
     rows = sweep(data, users, items, eval_cfg)
@@ -229,5 +246,11 @@ def main(argv: list[str] | None = None) -> tuple[Path, dict | None]:
     return args.out / f"{args.name}.md", chosen
 
 
-if __name__ == "__main__":
-    main()
+def main(argv: list[str] | None = None) -> int:
+    """The ``recsys-coverage-curve`` command; returns the exit code."""
+    run(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":  # python -m recsys.reports.coverage_curve (the installed command calls main too)
+    raise SystemExit(main())

@@ -1,8 +1,8 @@
-"""Exploratory data analysis of a processed data set: PNG figures plus ``EDA.md``.
+"""The ``recsys-eda`` command: exploratory data analysis of a processed data set (PNG figures plus ``EDA.md``).
 
 Usage:
-    python scripts/eda.py --data ml_latest_small
-    python scripts/eda.py --processed-dir data/processed/ml-25m/<hash> --split temporal \
+    recsys-eda --data ml_latest_small
+    recsys-eda --processed-dir data/processed/ml-25m/<hash> --split temporal \
         --output experiments/eda/ml-25m
 
 Output goes to ``outputs/eda/<name>/`` (untracked) unless ``--output`` names another folder, so a
@@ -22,7 +22,8 @@ from recsys.eda.report import write_eda
 OUTPUT_ROOT = recsys.REPO_ROOT / "outputs" / "eda"
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: a processed folder or a data set name, and where to write."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--processed-dir", type=Path, help="a processed folder (ratings.parquet, movies.parquet, ...)")
@@ -35,9 +36,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> Path:
+def run(args: argparse.Namespace) -> Path:
     """Runs the EDA and returns the path of the written ``EDA.md``."""
-    args = _parse(argv)
     if args.data:
         from recsys.data.prepare import prepare_dataset  # heavy: only when preparing a named set
 
@@ -54,5 +54,11 @@ def main(argv: list[str] | None = None) -> Path:
     return md
 
 
-if __name__ == "__main__":
-    main()
+def main(argv: list[str] | None = None) -> int:
+    """The ``recsys-eda`` command; returns the exit code."""
+    run(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":  # python -m recsys.eda.cli (the installed command calls main too)
+    raise SystemExit(main())

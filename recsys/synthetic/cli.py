@@ -1,6 +1,6 @@
-"""Generate a synthetic data set with MovieLens-25M's shape and print a JSON summary.
+"""The ``recsys-generate-synthetic`` command: a data set with MovieLens-25M's shape, and a JSON summary.
 
-Usage: ``python scripts/generate_synthetic.py --users 16254 --ratings 2500000 --output data/synthetic/tenth``
+Usage: ``recsys-generate-synthetic --users 16254 --ratings 2500000 --output data/synthetic/tenth``
 (defaults: full ML-25M shape into ``data/synthetic/ml25m_shape``).
 """
 
@@ -25,8 +25,8 @@ def _count_rows(path: Path) -> int:
     return n - 1
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Parses arguments, generates the data set and returns (and prints) the summary."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; defaults are :class:`SyntheticConfig`'s."""
     d = SyntheticConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=d.n_users)
@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--chunk-users", type=int, default=8192)
     p.add_argument("--output", type=Path, default=Path("data/synthetic/ml25m_shape"))
     p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Generates the data set; returns (and prints) the summary."""
     cfg = SyntheticConfig(n_users=args.users, n_items=args.items, n_ratings=args.ratings,
                           seed=args.seed)  # fmt: skip
     t0 = time.perf_counter()
@@ -59,5 +63,11 @@ def main(argv: list[str] | None = None) -> dict:
     return summary
 
 
-if __name__ == "__main__":
-    main()
+def main(argv: list[str] | None = None) -> int:
+    """The ``recsys-generate-synthetic`` command; returns the exit code."""
+    run(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":  # python -m recsys.synthetic.cli (the installed command calls main too)
+    raise SystemExit(main())

@@ -1,7 +1,7 @@
-"""Download, verify and extract an official MovieLens set.
+"""The ``recsys-download`` command: download, verify and extract an official MovieLens set.
 
 Example:
-    python scripts/download_movielens.py --size 25m --output data/raw
+    recsys-download --size 25m --output data/raw
 """
 
 from __future__ import annotations
@@ -50,5 +50,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m recsys.data.download_cli (the installed command calls main too)
+    raise SystemExit(main())

@@ -1,21 +1,20 @@
 """Leaderboard: train and evaluate several models on one data set and split, same protocol.
 
 Usage:
-    python scripts/leaderboard.py --data ml_latest_small --split random \\
+    recsys-leaderboard --data ml_latest_small --split random \\
         --models popularity random itemknn ease als two_tower mf [--extra-overrides trainer.max_epochs=5]
 
 Each model name maps to Hydra overrides of ``conf/train.yaml`` (``MODELS``); ``two_tower_best``
 is ``experiment=two_tower_best`` (``two_tower_best_ensemble``: three seeds of it, concatenated). Every run goes through ``recsys.training.run.train(cfg)`` with
 its own run directory (``<output-root>/<data>/<model>``). Writes
 ``<out-dir>/leaderboard_<data>.md`` (test metrics at K=10, val NDCG@10, timings, command and
-machine) and ``<out-dir>/leaderboard_<data>.png`` (NDCG@10 vs Coverage@10).
+machine) and ``<out-dir>/leaderboard_<data>.png`` (NDCG@10 vs Coverage@10); both roots default to
+``outputs/leaderboard`` (``--out-dir experiments`` refreshes the committed report).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import recsys  # noqa: E402
+from recsys.benchmarks.machine import summary  # noqa: E402
+from recsys.utils.compose import compose_config  # noqa: E402
 
 MODELS: dict[str, list[str]] = {
     "popularity": ["model=popularity"],
@@ -45,6 +43,7 @@ MODELS: dict[str, list[str]] = {
 }
 METRICS = ("recall", "precision", "ndcg", "hit_rate", "map", "coverage", "novelty")
 BASE_OVERRIDES = ["logger=none", "trainer.enable_progress_bar=false"]
+OUTPUT_ROOT = recsys.REPO_ROOT / "outputs" / "leaderboard"
 
 
 def compose_run(model: str, data: str, split: str, output_dir: Path, extra: list[str]) -> DictConfig:
@@ -59,9 +58,7 @@ def compose_run(model: str, data: str, split: str, output_dir: Path, extra: list
         f"paths.output_dir={output_dir}",
         *extra,
     ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(recsys.REPO_ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+    return compose_config("train", overrides)
 
 
 def run_all(models: list[str], data: str, split: str, output_root: Path, extra: list[str]) -> list[dict[str, Any]]:
@@ -74,15 +71,6 @@ def run_all(models: list[str], data: str, split: str, output_root: Path, extra: 
         metrics, _ = train(cfg)
         rows.append({**metrics, "target": metrics.get("model"), "model": model, "run_dir": str(output_root / data / model)})
     return rows
-
-
-def machine() -> str:
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (
-        f"{platform.platform()}, {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-        f"{gpu}, torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
-    )
 
 
 def table(rows: list[dict[str, Any]], k: int = 10) -> str:
@@ -118,7 +106,7 @@ def write_report(rows: list[dict[str, Any]], data: str, split: str, out_dir: Pat
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {machine()}",
+        f"Machine: {summary()}",
         "",
         f"![NDCG@10 vs Coverage@10](leaderboard_{data}.png)",
         "",
@@ -139,21 +127,34 @@ def write_report(rows: list[dict[str, Any]], data: str, split: str, out_dir: Pat
     return md, png
 
 
-def main(argv: list[str] | None = None) -> tuple[Path, Path]:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``argv`` is kept on the namespace for the report's command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="ml_latest_small", help="a conf/data option")
     parser.add_argument("--split", default="random", help="a split of that data config (data/split=<name>)")
     parser.add_argument("--models", nargs="+", default=["popularity", "random", "itemknn", "ease", "als", "two_tower", "mf"])
     parser.add_argument("--extra-overrides", nargs="*", default=[], help="Hydra overrides applied to every model")
-    parser.add_argument("--output-root", type=Path, default=recsys.REPO_ROOT / "outputs" / "leaderboard")
-    parser.add_argument("--out-dir", type=Path, default=recsys.REPO_ROOT / "experiments")
+    parser.add_argument("--output-root", type=Path, default=OUTPUT_ROOT, help="run directories (default: %(default)s)")
+    parser.add_argument("--out-dir", type=Path, default=OUTPUT_ROOT, help="report folder (default: %(default)s)")
     args = parser.parse_args(argv)
-    command = "python scripts/leaderboard.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
+    return args
+
+
+def run(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Runs every model and writes the report; returns the markdown and figure paths."""
+    command = " ".join(["recsys-leaderboard", *args.argv])
     rows = run_all(args.models, args.data, args.split, args.output_root, args.extra_overrides)
     md, png = write_report(rows, args.data, args.split, args.out_dir, command)
     print(md.read_text())
     return md, png
 
 
-if __name__ == "__main__":
-    main()
+def main(argv: list[str] | None = None) -> int:
+    """The ``recsys-leaderboard`` command; returns the exit code."""
+    run(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":  # python -m recsys.reports.leaderboard (the installed command calls main too)
+    raise SystemExit(main())

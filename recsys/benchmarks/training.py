@@ -2,36 +2,36 @@
 
 All three train the same model (same init) with the same loss; ours and the plain loop consume the
 very same tensor batches (``TensorBatches``); the tutorial feed is a pandas row per
-``Dataset.__getitem__`` through ``DataLoader(batch_size=512, num_workers=4)``. Prints JSON.
+``Dataset.__getitem__`` through ``DataLoader(batch_size=512, num_workers=4)``. Prints JSON and
+writes it to ``--output`` (default ``outputs/benchmarks/training.json``).
 
-    python scripts/bench_training.py                              # bundled data, CPU
-    python scripts/bench_training.py --data synthetic --device cuda --batch-size 16384 \
-        --precision bf16-mixed --loss softmax --epochs 1          # GPU, 25M synthetic
+    recsys-bench-training                                  # bundled data, CPU
+    recsys-bench-training --data synthetic --device cuda --batch-size 16384 \
+        --precision bf16-mixed --loss softmax --epochs 1   # GPU, 25M synthetic
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
-import os
-import platform
 import time
-from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
 import recsys
+from recsys.benchmarks import machine
 from recsys.data.batches import TensorBatches
+from recsys.data.interactions import SplitData
 from recsys.lit.datamodule import InteractionDataModule
 from recsys.lit.two_tower_module import TwoTowerModule
 from recsys.losses.outputs import TowerOutputs
-from recsys.training.build import build_loss, build_two_tower
-from recsys.training.run import load_data
+from recsys.training.build import build_loss, build_two_tower, load_split
 from recsys.utils.compose import compose_config
 
 
@@ -103,9 +103,14 @@ class _Timer(pl.Callback):
         self.steps = trainer.global_step - self.warmup
 
 
-def lightning_loop(model, loss, data, batch_size, device, precision, steps, warmup, seed, compile_step=False) -> float:
-    module = TwoTowerModule(model, loss, partial(torch.optim.Adam, lr=1e-3), val_task=None, compile_step=compile_step)
-    datamodule = InteractionDataModule(data, None, batch_size=batch_size, seed=seed)
+def lightning_loop(cfg: DictConfig, model: torch.nn.Module, data: SplitData, batch_size: int, device: torch.device,
+                   precision: str, steps: int, warmup: int, compile_step: bool = False) -> float:
+    """Samples/s of ``TwoTowerModule`` built from ``cfg`` (model, loss, optimizer, data nodes), its
+    weights set to ``model``'s so that it starts where the plain loop starts."""
+    module = TwoTowerModule(model=cfg.model, loss=cfg.loss, optimizer=cfg.optimizer, data=cfg.data,
+                            compile_step=compile_step, split_data=data)  # fmt: skip
+    module.model.load_state_dict(model.state_dict())
+    datamodule = InteractionDataModule(None, protocol=None, batch_size=batch_size, seed=cfg.seed, split_data=data)
     timer = _Timer(warmup)
     trainer = pl.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, precision=precision,
@@ -150,11 +155,11 @@ def tutorial_loop(model, loss, data, device, precision, steps, warmup) -> float:
     return (done - warmup) * 512 / (time.perf_counter() - start)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="ml_latest_small")
-    parser.add_argument("--data-overrides", nargs="*", default=[])
-    parser.add_argument("--loss", default="softmax")
+    parser.add_argument("--data", default="ml_latest_small", help="a conf/data option")
+    parser.add_argument("--data-overrides", nargs="*", default=[], help="Hydra overrides of the data node")
+    parser.add_argument("--loss", default="softmax", help="a conf/loss option")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="32-true")
     parser.add_argument("--batch-size", type=int, default=1024)
@@ -164,13 +169,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--compile", action="store_true", help="torch.compile the forward + loss of ours and the plain loop")
     parser.add_argument("--processed-root", default=str(recsys.REPO_ROOT / "data" / "processed"))
-    args = parser.parse_args()
+    parser.add_argument("--output", type=Path, default=machine.default_output("training"),
+                        help="JSON file (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Times the three pipelines from the same initial weights; returns the printed JSON object."""
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # as train.py does (float32_matmul_precision)
     cfg = compose_config("train", ["logger=none", "paths.output_dir=/tmp/bench_training", f"data={args.data}",
                                    f"data.processed_root={args.processed_root}", f"loss={args.loss}", *args.data_overrides])
-    data = load_data(cfg)
+    data = load_split(cfg.data)
     steps = args.steps
     if args.epochs > 0:
         steps = max(1, int(args.epochs * len(data.train) // args.batch_size))
@@ -182,24 +193,27 @@ def main() -> None:
          "rating": torch.from_numpy(data.train.rating)},
         batch_size=args.batch_size, drop_last=True, seed=cfg.seed, device=device,
     )
-    results = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
-                    "loadavg": os.getloadavg()},
+    results: dict[str, Any] = {
+        "machine": machine.describe(device),
         "data": args.data, "train_ratings": len(data.train), "loss": args.loss, "batch_size": args.batch_size,
         "precision": args.precision, "device": str(device), "timed_steps": steps, "compile": args.compile,
     }
     plain = plain_loop(copy.deepcopy(model), copy.deepcopy(loss), batches, device, args.precision, steps, args.warmup, args.compile)
-    ours = lightning_loop(copy.deepcopy(model), copy.deepcopy(loss), data, args.batch_size, device, args.precision, steps,
-                          args.warmup, cfg.seed, args.compile)
+    ours = lightning_loop(cfg, model, data, args.batch_size, device, args.precision, steps, args.warmup, args.compile)
     tutorial = tutorial_loop(copy.deepcopy(model), copy.deepcopy(loss), data, device, args.precision, args.tutorial_steps, args.warmup)
     results["samples_per_s"] = {"ours_lightning": round(ours), "plain_pytorch_loop": round(plain), "per_row_dataset_bs512_w4": round(tutorial)}
     results["ours_vs_plain"] = round(ours / plain, 3)
     results["ours_vs_per_row"] = round(ours / tutorial, 1)
     results["epoch_seconds_ours"] = round(len(data.train) / ours, 2)
-    print(json.dumps(results, indent=2))
+    machine.emit(results, args.output)
+    return results
 
 
-if __name__ == "__main__":
-    main()
+def main(argv: list[str] | None = None) -> int:
+    """The ``recsys-bench-training`` command; returns the exit code."""
+    run(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":  # python -m recsys.benchmarks.training (the installed command calls main too)
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Reports behind the ``recsys-leaderboard`` and ``recsys-coverage-curve`` commands (markdown + figure)."""
