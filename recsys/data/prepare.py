@@ -19,7 +19,7 @@ from typing import Any
 from recsys.data.fingerprint import folder_digests
 from recsys.data.process import RawReader, SplitStrategy, connect, process_raw, write_split
 from recsys.data.settings import check_memory_limit
-from recsys.data.staging import sweep_stale
+from recsys.utils.staging import sweep_stale
 from recsys.utils.atomic import write_json_atomic
 from recsys.utils.locks import exclusive_lock
 

@@ -18,7 +18,7 @@ import duckdb
 from recsys.data.features import write_features
 from recsys.data.statistics import dataset_statistics, split_statistics
 from recsys.data.validate import ValidationReport, validate
-from recsys.data.staging import staged_directory
+from recsys.utils.atomic import atomic_directory
 from recsys.utils.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def process_raw(
         recsys.data.validate.DataValidationError: strict mode and the raw data has problems.
     """
     con = con or connect()
-    with staged_directory(Path(output_dir)) as out:
+    with atomic_directory(Path(output_dir)) as out:
         views = reader.register(con, Path(raw_dir))
         report = validate(con, strict=strict, ratings_files=reader.ratings_files(Path(raw_dir)))
         for problem in report.problems:
@@ -173,7 +173,7 @@ def write_split(
     con = con or connect()
     processed_dir = Path(processed_dir)
     source = f"read_parquet('{processed_dir / 'ratings.parquet'}')"
-    with staged_directory(Path(split_dir)) as out:
+    with atomic_directory(Path(split_dir)) as out:
         con.execute(f"CREATE OR REPLACE TEMP TABLE split_rows AS {split.assign(con, source)}")
         for name in ("train", "val", "test"):
             con.execute(

@@ -12,7 +12,8 @@ from recsys.data.prepare import MovieLensData, ProcessedDataset
 from recsys.data.process import RawReader, SplitStrategy
 from recsys.synthetic.generator import SyntheticConfig, generate_synthetic
 from recsys.data.settings import check_int
-from recsys.data.staging import staged_directory, sweep_stale
+from recsys.utils.atomic import atomic_directory
+from recsys.utils.staging import sweep_stale
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,6 @@ class SyntheticData(MovieLensData):
         if not (self.raw_dir / "ratings.csv").exists():
             log.info("generating synthetic data into %s", self.raw_dir)
             sweep_stale(self.raw_dir.parent)
-            with staged_directory(self.raw_dir) as tmp:
+            with atomic_directory(self.raw_dir) as tmp:
                 generate_synthetic(self.generator, tmp, chunk_users=self.chunk_users)
         return super().prepare()

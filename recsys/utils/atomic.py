@@ -1,4 +1,9 @@
-"""Write outputs under a temporary name and rename them into place only when complete."""
+"""Write outputs under a temporary name and rename them into place only when complete.
+
+The one implementation of atomic writes (files and folders); temporary names record their owner
+(:func:`recsys.utils.staging.owned_name`) so :func:`recsys.utils.staging.sweep_stale` can remove
+what a killed process left behind.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ import json
 import math
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from recsys.utils.staging import owned_name
 
 
 @contextlib.contextmanager
@@ -21,14 +27,14 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = owned_name(final)
     tmp.mkdir()
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+    old = owned_name(final, "old")
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
@@ -39,7 +45,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = owned_name(path)
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -68,7 +74,8 @@ def atomic_file(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling path to write; it is renamed to ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+    tmp = owned_name(path)
+    tmp = tmp.with_name(tmp.name + path.suffix)  # numpy and pandas look at the suffix
     try:
         yield tmp
         os.replace(tmp, path)

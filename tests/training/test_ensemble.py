@@ -12,6 +12,7 @@ import torch
 from recsys.evaluation.evaluate import build_task, evaluate_vectors
 from recsys.lit.datamodule import InteractionDataModule
 from recsys.lit.two_tower_module import TwoTowerModule
+from recsys.training.evaluation import evaluate_run
 from recsys.training.run import train
 from tests.compose import compose_train
 
@@ -40,6 +41,9 @@ def test_ensemble_concatenates_members_and_scores_their_sum(tmp_path: Path, proc
     report, _ = evaluate_vectors(task, data, torch.from_numpy(users), torch.from_numpy(items))
     assert saved["test"]["ndcg@10"] == pytest.approx(report.overall["ndcg@10"])
     assert not (tmp_path / "members" / "seed3" / "user_embeddings.npy").exists()
+    # eval.py evaluates the ensemble's run directory from its exported vectors, as train() did
+    again = evaluate_run(run_dir=tmp_path)
+    assert again["val"] == saved["val"] and again["test"] == saved["test"]
 
 
 def test_ensemble_seeds_must_be_distinct(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:

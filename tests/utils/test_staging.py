@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.data import staging
+from recsys.utils import atomic, staging
 from recsys.data.prepare import MovieLensData
 from recsys.data.readers import CsvReader
 from recsys.data.splits import RandomPerUserSplit
@@ -54,8 +54,8 @@ def test_sweep_removes_dead_owners_and_keeps_live_ones(tmp_path: Path, alive: in
     assert all(p.exists() for p in (live, mine, other_host, fresh, legacy, final))
 
 
-def test_staged_directory_names_its_owner(tmp_path: Path) -> None:
-    with staging.staged_directory(tmp_path / "out") as tmp:
+def test_atomic_directory_names_its_owner(tmp_path: Path) -> None:
+    with atomic.atomic_directory(tmp_path / "out") as tmp:
         assert tmp.name.startswith(f".out.tmp-{staging._host()}-{os.getpid()}-")
         assert staging.sweep_stale(tmp_path, min_age_s=0) == []  # its own live folder survives
         (tmp / "a.txt").write_text("a")

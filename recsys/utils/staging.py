@@ -1,8 +1,8 @@
-"""Owned temporary folders for processing outputs, and the sweep of ones left by killed processes.
+"""Temporary names that record their owner, and the sweep of ones left by killed processes.
 
-`staged_directory(final)` works like `recsys.utils.atomic.atomic_directory` (write into a
-temporary sibling, rename it into place when complete, delete it on error), but names the
-temporary folder after its owner: `.<final>.tmp-<host>-<pid>-<random>`. A process killed with
+Every atomic write (`recsys.utils.atomic`: write into a temporary sibling, rename it into place
+when complete, delete it on error) names its temporary after its owner:
+`.<final>.tmp-<host>-<pid>-<random>`. A process killed with
 SIGKILL (or by the OOM killer, or a power cut) never runs its clean-up, so
 `sweep_stale(parent)` runs at the start of processing and removes such folders when, and only
 when, their owner is provably gone: same host, that PID no longer exists, and the folder has not
@@ -12,7 +12,6 @@ module did not write is never removed (the last two are logged, so GBs do not va
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -20,7 +19,6 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -51,28 +49,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-@contextlib.contextmanager
-def staged_directory(final: Path) -> Iterator[Path]:
-    """Yield an owned temporary sibling of `final`; it replaces `final` when the block succeeds.
-
-    On error the temporary folder is deleted and a previous `final` is left untouched.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = owned_name(final)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = owned_name(final, "old")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def sweep_stale(parent: Path, min_age_s: float = DEFAULT_MIN_AGE_S) -> list[Path]:
