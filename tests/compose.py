@@ -13,7 +13,7 @@ FAST = [
     "trainer.max_epochs=1",
     "trainer.enable_progress_bar=false",
     "logger=none",
-    "batch_size=512",
+    "batch_size=2048",
 ]
 
 

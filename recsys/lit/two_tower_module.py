@@ -95,6 +95,7 @@ class TwoTowerModule(pl.LightningModule):
         self.compile_step = bool(compile_step)
         self._compiled_batch_loss: Any = None
         self._user_vectors: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._item_vectors: torch.Tensor | None = None
         self.reports: dict[str, RankingReport] = {}
         self._epoch_loss_sum = torch.zeros(())
         self._epoch_steps = 0
@@ -154,11 +155,17 @@ class TwoTowerModule(pl.LightningModule):
             vectors = self.model.similarity.prepare(self.model.user_embeddings(user_idx)).float()
             self._user_vectors.append((user_idx.cpu(), vectors.cpu()))
 
+    @torch.no_grad()
+    def _start_evaluation(self) -> None:
+        # Embed the items here, at the epoch start, with the weights validation_step uses:
+        # callbacks run their epoch-end hooks before the module's (EMA swaps its weights back there).
+        self._user_vectors = []
+        self._item_vectors = self.model.similarity.prepare(self.model.item_embeddings(None)).float().cpu()
+
     def _evaluate(self, split: str) -> RankingReport:
         """Rank the catalogue for every user of ``split`` embedded this epoch; log ``<split>/*``."""
-        datamodule = self.trainer.datamodule
-        task = datamodule.task(split)
-        items = self.model.similarity.prepare(self.model.item_embeddings(None, chunk_size=task.chunk_size)).float().cpu()
+        task = self.trainer.datamodule.task(split)
+        items = self._item_vectors
         users = torch.zeros(self.split_data.n_users, items.shape[1])
         for idx, vectors in self._user_vectors:
             users[idx] = vectors
@@ -172,7 +179,7 @@ class TwoTowerModule(pl.LightningModule):
         return report
 
     def on_validation_epoch_start(self) -> None:
-        self._user_vectors = []
+        self._start_evaluation()
 
     def validation_step(self, user_idx: torch.Tensor, batch_idx: int) -> None:
         self._embed_users(user_idx)
@@ -182,7 +189,7 @@ class TwoTowerModule(pl.LightningModule):
         self._evaluate("val")
 
     def on_test_epoch_start(self) -> None:
-        self._user_vectors = []
+        self._start_evaluation()
 
     def test_step(self, user_idx: torch.Tensor, batch_idx: int) -> None:
         self._embed_users(user_idx)

@@ -17,6 +17,10 @@ from recsys.training.run import train
 from tests.compose import compose_train
 
 
+# small and fast: ID towers, 18 steps per epoch
+CHEAP = ["user_tower=id", "item_tower=id", "batch_size=4096", "export_embeddings=false"]
+
+
 def _strict_json(path: Path) -> dict:
     def refuse(constant: str) -> None:
         raise AssertionError(f"{path} holds the non-JSON constant {constant}")
@@ -93,7 +97,8 @@ def test_metrics_json_is_strict_json_and_a_baseline_run_is_evaluable(tmp_path: P
 def test_eval_reproduces_metrics_json_with_a_reranker_and_the_checkpoint_was_chosen_by_that_number(
     tmp_path: Path, processed_root: Path, bundled_dataset
 ) -> None:
-    cfg = compose_train(tmp_path, processed_root, ["rerank=coverage", "callbacks=ema", "trainer.max_epochs=2"])
+    cfg = compose_train(tmp_path, processed_root, [*CHEAP, "rerank=coverage", "callbacks=ema", "callbacks.ema.decay=0.9",
+                                                   "trainer.max_epochs=2"])
     metrics, objects = train(cfg, overrides=[])
     best = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
     score = next(v["best_model_score"] for k, v in best["callbacks"].items() if k.startswith("ModelCheckpoint{'monitor': 'val/ndcg@10'"))
@@ -105,9 +110,9 @@ def test_eval_reproduces_metrics_json_with_a_reranker_and_the_checkpoint_was_cho
 
 
 def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
-    # mode=min makes the first epoch the "best", so the last epoch differs from it
-    cfg = compose_train(tmp_path, processed_root, ["trainer.max_epochs=3", "callbacks.model_checkpoint.mode=min",
-                                                   "callbacks.early_stopping.patience=100", "export_embeddings=false"])
+    # monitoring the epoch number with mode=min makes epoch 0 the "best", so the last epoch differs from it
+    cfg = compose_train(tmp_path, processed_root, [*CHEAP, "trainer.max_epochs=3", "callbacks.model_checkpoint.monitor=epoch",
+                                                   "callbacks.model_checkpoint.mode=min", "callbacks.early_stopping.patience=100"])
     metrics, _ = train(cfg, overrides=[])
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     best = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)
@@ -115,7 +120,7 @@ def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path, processe
 
 
 def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
-    common = ["callbacks.early_stopping.patience=100", "export_embeddings=false", "user_tower=id", "item_tower=id"]
+    common = [*CHEAP, "callbacks.early_stopping.patience=100"]
     straight, _ = train(compose_train(tmp_path / "straight", processed_root, [*common, "trainer.max_epochs=3"]), overrides=[])
     train(compose_train(tmp_path / "resumed", processed_root, [*common, "trainer.max_epochs=1"]), overrides=[])
     overrides = ["trainer.max_epochs=3", "ckpt_path=last"]
@@ -129,7 +134,7 @@ def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path: Path, 
 
 def test_resume_uses_the_runs_saved_config_and_refuses_unsafe_overrides(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
     run = tmp_path / "run"
-    train(compose_train(run, processed_root, ["user_tower=id", "trainer.max_epochs=1", "export_embeddings=false"]), overrides=[])
+    train(compose_train(run, processed_root, [*CHEAP, "trainer.max_epochs=1"]), overrides=[])
     saved_text = (run / "config.yaml").read_text()
     # a plain `hydra.run.dir=<run> ckpt_path=last` composes the default towers: the saved ones must win
     resumed = resume_config(compose_train(run, processed_root, ["ckpt_path=last", "trainer.max_epochs=2"]),
@@ -139,8 +144,7 @@ def test_resume_uses_the_runs_saved_config_and_refuses_unsafe_overrides(tmp_path
     with pytest.raises(ConfigError, match="loss"):
         resume_config(compose_train(run, processed_root, ["ckpt_path=last", "loss=bpr"]), ["ckpt_path=last", "loss=bpr"])
     # a resume that fails (a changed embedding size cannot load the checkpoint) keeps the run's record
-    bad = compose_train(run, processed_root, ["user_tower=id", "user_tower.embedding_dim=64", "ckpt_path=last",
-                                              "trainer.max_epochs=2", "export_embeddings=false"])
+    bad = compose_train(run, processed_root, [*CHEAP, "user_tower.embedding_dim=64", "ckpt_path=last", "trainer.max_epochs=2"])
     with pytest.raises(RuntimeError, match="size mismatch"):
         train(bad, overrides=[])
     assert (run / "config.yaml").read_text() == saved_text
