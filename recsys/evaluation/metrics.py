@@ -25,8 +25,8 @@ import torch
 
 from recsys.evaluation.topk import csr_contains
 
-_PER_USER = ("recall", "precision", "ndcg", "hit_rate", "map", "novelty")
 METRIC_NAMES = ("recall", "precision", "ndcg", "hit_rate", "map", "coverage", "novelty")
+_PER_USER = tuple(m for m in METRIC_NAMES if m != "coverage")  # coverage is per list, not per user
 
 
 @dataclass

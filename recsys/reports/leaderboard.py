@@ -27,6 +27,7 @@ from omegaconf import DictConfig  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import recsys  # noqa: E402
+from recsys.evaluation.metrics import METRIC_NAMES  # noqa: E402
 from recsys.benchmarks.machine import summary  # noqa: E402
 from recsys.utils.compose import compose_config  # noqa: E402
 
@@ -41,7 +42,7 @@ MODELS: dict[str, list[str]] = {
     "two_tower_best": ["experiment=two_tower_best"],
     "two_tower_best_ensemble": ["experiment=two_tower_best_ensemble"],
 }
-METRICS = ("recall", "precision", "ndcg", "hit_rate", "map", "coverage", "novelty")
+METRICS = METRIC_NAMES
 BASE_OVERRIDES = ["logger=none", "trainer.enable_progress_bar=false"]
 OUTPUT_ROOT = recsys.REPO_ROOT / "outputs" / "leaderboard"
 
