@@ -47,6 +47,14 @@ class TowerOutputs:
         return dataclasses.replace(self, **changes)
 
 
+def check_positive(owner: str, field: str, value: float) -> float:
+    """``float(value)`` when it is positive, else a ``ValueError`` naming ``owner.field`` and the fix."""
+    value = float(value)
+    if not value > 0:
+        raise ValueError(f"{owner}: {field} must be > 0, got {value}; set loss.{field} to a positive number")
+    return value
+
+
 @contextlib.contextmanager
 def float32(out: TowerOutputs) -> Iterator[TowerOutputs]:
     """Disable autocast and yield ``out`` in float32, so a loss is computed in full precision."""

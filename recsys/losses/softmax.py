@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recsys.losses.outputs import TowerLoss, TowerOutputs, float32
+from recsys.losses.outputs import TowerLoss, TowerOutputs, check_positive, float32
 
 
 class InBatchSoftmaxLoss(TowerLoss):
@@ -25,13 +25,13 @@ class InBatchSoftmaxLoss(TowerLoss):
     labels are ``arange(B)``.
 
     Args:
-        temperature: Divisor of the similarity.
+        temperature: Positive divisor of the similarity (ValueError otherwise).
         logq_correction: Subtract ``log q`` of each in-batch item (requires :meth:`setup`).
     """
 
     def __init__(self, temperature: float = 0.05, logq_correction: bool = True) -> None:
         super().__init__()
-        self.temperature = float(temperature)
+        self.temperature = check_positive(type(self).__name__, "temperature", temperature)
         self.logq_correction = bool(logq_correction)
         self.register_buffer("item_log_q", torch.empty(0), persistent=False)
 
@@ -71,7 +71,7 @@ class SampledSoftmaxLoss(TowerLoss):
 
     Args:
         negative_sampler: Sampler (``conf/negatives``) with ``log_q``.
-        temperature: Divisor of the similarity.
+        temperature: Positive divisor of the similarity (ValueError otherwise).
         logq_correction: Subtract the sampler's ``log q``.
     """
 
@@ -82,7 +82,7 @@ class SampledSoftmaxLoss(TowerLoss):
     ) -> None:
         super().__init__()
         self.negative_sampler = negative_sampler
-        self.temperature = float(temperature)
+        self.temperature = check_positive(type(self).__name__, "temperature", temperature)
         self.logq_correction = bool(logq_correction)
 
     def logits(self, out: TowerOutputs) -> torch.Tensor:
@@ -117,7 +117,7 @@ class FullSoftmaxLoss(TowerLoss):
     the long tail. ``tau = 0`` is the plain softmax.
 
     Args:
-        temperature: Divisor of the similarity.
+        temperature: Positive divisor of the similarity (ValueError otherwise).
         logit_adjustment: Weight ``tau >= 0`` of the log popularity prior added during training.
     """
 
@@ -127,7 +127,7 @@ class FullSoftmaxLoss(TowerLoss):
         super().__init__()
         if logit_adjustment < 0:
             raise ValueError(f"logit_adjustment must be >= 0, got {logit_adjustment}")
-        self.temperature = float(temperature)
+        self.temperature = check_positive(type(self).__name__, "temperature", temperature)
         self.logit_adjustment = float(logit_adjustment)
         self.register_buffer("item_log_prior", torch.empty(0), persistent=False)
 
