@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recsys.losses.outputs import TowerLoss, TowerOutputs, float32
+from recsys.losses.outputs import TowerLoss, TowerOutputs, float32, negative_scores
 
 
 class MSELoss(TowerLoss):
@@ -25,6 +25,9 @@ class MSELoss(TowerLoss):
     ``negative_rating`` with a weight is what PureSVD (missing = 0) and implicit ALS (weighted
     zeros) do; with sampled items the second term is an unbiased estimate of the mean over the
     unobserved catalogue. ``negative_weight = 0`` is the plain regression on observed ratings.
+    With ``in_batch_negatives`` the other positives of the batch count as unobserved too; they
+    follow item popularity, which weights the missing data by popularity as eALS does (He et al.
+    2016, "Fast matrix factorization for online recommendation with implicit feedback").
 
     Args:
         min_rating: Rating predicted at similarity -1.
@@ -34,6 +37,7 @@ class MSELoss(TowerLoss):
         negative_weight: Weight ``>= 0`` of the unobserved-item term.
         negative_rating: Target rating of an unobserved item, in [min_rating, max_rating];
             ``None`` means ``min_rating``.
+        in_batch_negatives: Also regress the batch's other positives to ``negative_rating``.
 
     Raises:
         ValueError: ``min_rating >= max_rating``, ``negative_weight < 0``, a ``negative_rating``
@@ -49,6 +53,7 @@ class MSELoss(TowerLoss):
         negative_sampler: nn.Module | None = None,
         negative_weight: float = 0.0,
         negative_rating: float | None = None,
+        in_batch_negatives: bool = False,
     ) -> None:
         super().__init__()
         self.min_rating = float(min_rating)
@@ -69,18 +74,18 @@ class MSELoss(TowerLoss):
                 "MSELoss: negative_weight > 0 needs a negative_sampler (loss.negative_sampler: ${negatives}); "
                 "or set loss.negative_weight=0"
             )
+        self.in_batch_negatives = bool(in_batch_negatives) and self.negative_weight > 0
         self.negative_sampler = negative_sampler if self.negative_weight > 0 else None
         # instance attribute: the training step samples negatives only when the term is on
         self.needs_negatives = self.negative_weight > 0
 
     def predict(self, out: TowerOutputs) -> torch.Tensor:
         """Predicted ratings of the rated pairs (B,)."""
-        unit = out.similarity.bound(out.similarity.pairwise(out.user, out.pos_item))
-        return self.min_rating + (self.max_rating - self.min_rating) * (unit + 1.0) / 2.0
+        return self.to_rating(out, out.similarity.pairwise(out.user, out.pos_item))
 
-    def predict_negatives(self, out: TowerOutputs) -> torch.Tensor:
-        """Predicted ratings of the sampled items (B, N)."""
-        unit = out.similarity.bound(out.similarity.batched(out.user, out.neg_item))
+    def to_rating(self, out: TowerOutputs, score: torch.Tensor) -> torch.Tensor:
+        """Ratings predicted from similarity scores of any shape."""
+        unit = out.similarity.bound(score)
         return self.min_rating + (self.max_rating - self.min_rating) * (unit + 1.0) / 2.0
 
     def forward(self, out: TowerOutputs) -> torch.Tensor:
@@ -93,8 +98,10 @@ class MSELoss(TowerLoss):
                 return loss
             if o.neg_item is None:
                 raise ValueError("MSELoss with negative_weight > 0 needs negatives in TowerOutputs.neg_item")
-            errors = (self.predict_negatives(o) - self.negative_rating).square()
-            if o.neg_item_idx is None:
+            if o.neg_item_idx is None and not self.in_batch_negatives:
+                errors = (self.to_rating(o, o.similarity.batched(o.user, o.neg_item)) - self.negative_rating).square()
                 return loss + self.negative_weight * errors.mean()
-            valid = (o.neg_item_idx != o.pos_item_idx.unsqueeze(1)).float()
+            scores, _, valid = negative_scores(o, self.in_batch_negatives)
+            errors = (self.to_rating(o, scores) - self.negative_rating).square()
+            valid = valid.float()
             return loss + self.negative_weight * (errors * valid).sum() / valid.sum().clamp_min(1.0)

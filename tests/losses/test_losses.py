@@ -101,6 +101,62 @@ def test_bpr_temperature_on_a_cosine_by_hand() -> None:
     assert got.item() == pytest.approx(float(np.mean(terms)), rel=1e-5)
 
 
+def mixed_candidates(b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row b's negatives: its 2 sampled items then the 3 in-batch positives (dot scores)."""
+    idx = np.concatenate([NEG_IDX[b], POS_IDX])
+    scores = np.concatenate([NEG[b] @ USER[b], POS @ USER[b]])
+    return scores, idx, idx != POS_IDX[b]
+
+
+def log_draws(idx: np.ndarray, q_sampler: np.ndarray) -> np.ndarray:
+    """log(N q_sampler + B q_batch) with N = 2 sampled, B = 3 in-batch and q_batch = counts / total."""
+    q_batch = COUNTS / COUNTS.sum()
+    return np.log(2 * q_sampler[idx] + 3 * q_batch[idx])
+
+
+@pytest.mark.parametrize("correction", [True, False])
+def test_bpr_in_batch_negatives_with_logq_by_hand(correction: bool) -> None:
+    sampler = PopularityNegativeSampler(2, alpha=1.0)
+    loss = BPRLoss(sampler, temperature=0.5, logq_correction=correction, in_batch_negatives=True)
+    loss.setup(torch.tensor(COUNTS))
+    q = COUNTS / COUNTS.sum()
+    terms = []
+    for b in range(3):
+        scores, idx, valid = mixed_candidates(b)
+        diff = (USER[b] @ POS[b] - scores) / 0.5
+        if correction:
+            diff = diff - log_draws(np.array([POS_IDX[b]]), q) + log_draws(idx, q)
+        terms += [math.log1p(math.exp(-d)) for d, v in zip(diff, valid) if v]
+    assert loss(outputs()).item() == pytest.approx(float(np.mean(terms)), rel=1e-5)
+
+
+def test_bpr_logq_is_a_no_op_for_uniform_negatives_alone() -> None:
+    sampler = UniformNegativeSampler(2)
+    loss = BPRLoss(sampler, temperature=0.5, logq_correction=True)
+    loss.setup(torch.tensor(COUNTS))
+    assert loss(outputs()).item() == pytest.approx(bpr_by_hand(temperature=0.5), rel=1e-5)
+
+
+def test_sampled_softmax_mixed_negatives_by_hand() -> None:
+    sampler = UniformNegativeSampler(2)
+    loss = SampledSoftmaxLoss(sampler, temperature=0.5, logq_correction=True, in_batch_negatives=True)
+    loss.setup(torch.tensor(COUNTS))
+    q_uniform = np.full(5, 1 / 5)
+    rows = []
+    for b in range(3):
+        scores, idx, valid = mixed_candidates(b)
+        cand = np.concatenate([[USER[b] @ POS[b]], scores]) / 0.5
+        cand = cand - log_draws(np.concatenate([[POS_IDX[b]], idx]), q_uniform)
+        cand[1:][~valid] = -np.inf
+        rows.append(cand)
+    logits = np.stack(rows)
+    assert logits.shape == (3, 1 + 2 + 3)
+    assert np.allclose(loss.logits(outputs()).numpy(), logits, atol=1e-5)
+    assert loss(outputs()).item() == pytest.approx(np.mean([ce(r, 0) for r in logits]), rel=1e-5)
+    with pytest.raises(RuntimeError, match="setup"):
+        SampledSoftmaxLoss(sampler, in_batch_negatives=True)(outputs())
+
+
 def mse_negatives_by_hand(weight: float, target: float, bound=math.tanh, score=lambda u, v: u @ v) -> float:
     """Observed squared errors averaged, plus weight x the mean over non-colliding negatives."""
     pred = lambda u, v: 0.5 + 4.5 * (bound(score(u, v)) + 1) / 2  # noqa: E731
@@ -265,6 +321,8 @@ ALL_LOSSES = [
     MSELoss(),
     MSELoss(negative_sampler=UniformNegativeSampler(2), negative_weight=1.0),
     BPRLoss(UniformNegativeSampler(2), temperature=0.05),
+    BPRLoss(UniformNegativeSampler(2), temperature=0.05, logq_correction=True, in_batch_negatives=True),
+    SampledSoftmaxLoss(UniformNegativeSampler(2), in_batch_negatives=True),
     BPRLoss(UniformNegativeSampler(2)),
     CombinedLoss(negative_sampler=UniformNegativeSampler(2)),
     InBatchSoftmaxLoss(logq_correction=False),
