@@ -23,6 +23,10 @@ class CombinedLoss(TowerLoss):
         negative_weight: Passed to :class:`MSELoss` (weight of unobserved items regressed to
             ``negative_rating``).
         negative_rating: Passed to :class:`MSELoss`.
+        logq_correction: Passed to :class:`BPRLoss`.
+        in_batch_negatives: Passed to :class:`BPRLoss` (the MSE part regresses the sampled items
+            only: popularity-drawn items regressed to a low rating would teach it to rank popular
+            items last).
 
     Raises:
         ValueError: no sampler, a negative weight or both weights zero, or an invalid option of
@@ -42,6 +46,8 @@ class CombinedLoss(TowerLoss):
         temperature: float = 1.0,
         negative_weight: float = 0.0,
         negative_rating: float | None = None,
+        logq_correction: bool = False,
+        in_batch_negatives: bool = False,
     ) -> None:
         super().__init__()
         if negative_sampler is None:
@@ -53,8 +59,12 @@ class CombinedLoss(TowerLoss):
                 f"CombinedLoss: mse_weight ({mse_weight}) and bpr_weight ({bpr_weight}) must be >= 0 and not both 0"
             )
         self.mse = MSELoss(min_rating, max_rating, negative_sampler, negative_weight, negative_rating)
-        self.bpr = BPRLoss(negative_sampler, temperature)
+        self.bpr = BPRLoss(negative_sampler, temperature, logq_correction, in_batch_negatives)
         self.negative_sampler = self.bpr.negative_sampler
+
+    def setup(self, item_counts: torch.Tensor) -> None:
+        """Set up the sampler and the BPR part's in-batch log-Q table from counts (I,)."""
+        self.bpr.setup(item_counts)
 
     def forward(self, out: TowerOutputs) -> torch.Tensor:
         """Scalar weighted loss."""

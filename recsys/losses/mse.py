@@ -25,9 +25,9 @@ class MSELoss(TowerLoss):
     ``negative_rating`` with a weight is what PureSVD (missing = 0) and implicit ALS (weighted
     zeros) do; with sampled items the second term is an unbiased estimate of the mean over the
     unobserved catalogue. ``negative_weight = 0`` is the plain regression on observed ratings.
-    With ``in_batch_negatives`` the other positives of the batch count as unobserved too; they
-    follow item popularity, which weights the missing data by popularity as eALS does (He et al.
-    2016, "Fast matrix factorization for online recommendation with implicit feedback").
+    The unobserved items are the sampler's draws only (uniform by default, as iALS weights every
+    missing entry alike): in-batch items follow popularity, and regressing them to a low rating
+    would teach the model to rank popular items last.
 
     Args:
         min_rating: Rating predicted at similarity -1.
@@ -37,7 +37,6 @@ class MSELoss(TowerLoss):
         negative_weight: Weight ``>= 0`` of the unobserved-item term.
         negative_rating: Target rating of an unobserved item, in [min_rating, max_rating];
             ``None`` means ``min_rating``.
-        in_batch_negatives: Also regress the batch's other positives to ``negative_rating``.
 
     Raises:
         ValueError: ``min_rating >= max_rating``, ``negative_weight < 0``, a ``negative_rating``
@@ -53,7 +52,6 @@ class MSELoss(TowerLoss):
         negative_sampler: nn.Module | None = None,
         negative_weight: float = 0.0,
         negative_rating: float | None = None,
-        in_batch_negatives: bool = False,
     ) -> None:
         super().__init__()
         self.min_rating = float(min_rating)
@@ -74,7 +72,6 @@ class MSELoss(TowerLoss):
                 "MSELoss: negative_weight > 0 needs a negative_sampler (loss.negative_sampler: ${negatives}); "
                 "or set loss.negative_weight=0"
             )
-        self.in_batch_negatives = bool(in_batch_negatives) and self.negative_weight > 0
         self.negative_sampler = negative_sampler if self.negative_weight > 0 else None
         # instance attribute: the training step samples negatives only when the term is on
         self.needs_negatives = self.negative_weight > 0
@@ -98,10 +95,10 @@ class MSELoss(TowerLoss):
                 return loss
             if o.neg_item is None:
                 raise ValueError("MSELoss with negative_weight > 0 needs negatives in TowerOutputs.neg_item")
-            if o.neg_item_idx is None and not self.in_batch_negatives:
+            if o.neg_item_idx is None:
                 errors = (self.to_rating(o, o.similarity.batched(o.user, o.neg_item)) - self.negative_rating).square()
                 return loss + self.negative_weight * errors.mean()
-            scores, _, valid = negative_scores(o, self.in_batch_negatives)
+            scores, _, valid = negative_scores(o, in_batch=False)
             errors = (self.to_rating(o, scores) - self.negative_rating).square()
             valid = valid.float()
             return loss + self.negative_weight * (errors * valid).sum() / valid.sum().clamp_min(1.0)
