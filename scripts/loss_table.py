@@ -1,14 +1,17 @@
-"""Markdown table of finished training runs, read from their ``metrics.json`` (no typed numbers).
+"""Table of every documented loss at its defaults, read from the runs' ``metrics.json``.
 
 Usage:
-    python scripts/loss_table.py --run "loss=bpr" outputs/train/<stamp>/ "python train.py loss=bpr ..." \\
-        [--run LABEL RUN_DIR COMMAND ...] [--out outputs/losses_ml_latest_small_table.md]
+    # 1. the runs (each is the documented default command of its row, see ROWS)
+    python train.py logger=none trainer.enable_progress_bar=false model=popularity
+    python train.py logger=none trainer.enable_progress_bar=false loss=bpr
+    ...
+    # 2. the table (no typed numbers): the newest run under outputs/train of each row's command
+    python scripts/loss_table.py [--runs outputs/train] [--out outputs/losses_ml_latest_small_table.md]
 
-Each ``--run`` names a row label, a run directory (Hydra's ``outputs/train/<timestamp>``) and the
-exact command that produced it. The table has val and test at K=10 for every metric of
-``recsys.evaluation.metrics`` (recall, precision, ndcg, hit_rate, map, coverage, novelty), the
-epoch of the best checkpoint and the seed (from the run's ``config.yaml``), then a footer with the
-machine (CPU, cores, torch) and the load (``uptime``) when the table was written.
+A run belongs to a row when its Hydra overrides (``<run>/.hydra/overrides.yaml``) are exactly
+``BASE + row``. Val and test at K=10 for every metric of ``recsys.evaluation.metrics``, the epoch
+of the best checkpoint and the seed (from ``<run>/config.yaml``); then each row's command and run
+directory, the machine (CPU, cores, torch) and the load (``uptime``) when the table was written.
 """
 
 from __future__ import annotations
@@ -16,65 +19,83 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+import yaml
 
+BASE = ["logger=none", "trainer.enable_progress_bar=false"]
+ROWS: dict[str, list[str]] = {
+    "popularity": ["model=popularity"],
+    # the default IS model=two_tower loss=softmax: one run serves both rows
+    "default = two_tower softmax": [],
+    "two_tower mse": ["model=two_tower", "loss=mse"],
+    "two_tower bpr": ["model=two_tower", "loss=bpr"],
+    "two_tower combined": ["model=two_tower", "loss=combined"],
+    "two_tower sampled_softmax": ["model=two_tower", "loss=sampled_softmax"],
+    "two_tower full_softmax": ["model=two_tower", "loss=full_softmax"],
+    "mf mse": ["model=mf", "loss=mse"],
+    "mf bpr": ["model=mf", "loss=bpr"],
+}
 METRICS = ("recall", "precision", "ndcg", "hit_rate", "map", "coverage", "novelty")
 K = 10
 
 
-def _best_epoch(metrics: dict) -> str:
-    match = re.search(r"epoch(\d+)", Path(metrics.get("best_checkpoint") or "").name)
-    return str(int(match.group(1))) if match else "-"
+def command(overrides: list[str]) -> str:
+    return " ".join(["python train.py", *BASE, *overrides])
 
 
-def row(label: str, run_dir: Path) -> str:
-    """One table row: label, val then test metrics @K, best epoch, seed."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    cells = [f"{metrics[split][f'{name}@{K}']:.4f}" for split in ("val", "test") for name in METRICS]
-    return f"| {label} | " + " | ".join(cells) + f" | {_best_epoch(metrics)} | {cfg.get('seed')} |"
+def find_run(runs: Path, overrides: list[str]) -> Path | None:
+    """Newest finished run directory whose Hydra overrides are exactly ``BASE + overrides``."""
+    want = sorted([*BASE, *overrides])
+    found = None
+    for run in sorted(runs.iterdir()):
+        saved = run / ".hydra" / "overrides.yaml"
+        if saved.exists() and (run / "metrics.json").exists() and sorted(yaml.safe_load(saved.read_text()) or []) == want:
+            found = run
+    return found
+
+
+def cells(run: Path) -> list[str]:
+    """Val then test metrics @K, best epoch, seed."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    seed = yaml.safe_load((run / "config.yaml").read_text()).get("seed")
+    epoch = re.search(r"epoch(\d+)", Path(metrics.get("best_checkpoint") or "").name)
+    values = [f"{metrics[split][f'{name}@{K}']:.4f}" for split in ("val", "test") for name in METRICS]
+    return [*values, str(int(epoch.group(1))) if epoch else "-", str(seed)]
 
 
 def machine() -> str:
     """CPU model, core count, torch version and the current load."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-        cpu = names[0] if names else cpu
+    names = re.findall(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()) if Path("/proc/cpuinfo").exists() else []
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}; `uptime` when written: `{uptime}`"
+    cpu = names[0] if names else "unknown CPU"
+    return f"{cpu}, {os.cpu_count()} cores (CPU only), torch {torch.__version__}; `uptime` when written: `{uptime}`"
 
 
-def table(runs: list[tuple[str, Path, str]]) -> str:
-    """The markdown table, then the command of every row."""
+def table(runs: Path) -> str:
     head = [f"{split} {name}@{K}" for split in ("val", "test") for name in METRICS]
-    lines = [
-        "| run | " + " | ".join(head) + " | best epoch | seed |",
-        "|---|" + "---|" * (len(head) + 2),
-        *(row(label, run_dir) for label, run_dir, _ in runs),
-        "",
-        "Commands (run directory in brackets):",
-        "",
-        *(f"- {label}: `{command}` ({run_dir})" for label, run_dir, command in runs),
-        "",
-        f"Machine: {machine()}",
-    ]
-    return "\n".join(lines) + "\n"
+    lines = ["| run | " + " | ".join(head) + " | best epoch | seed |", "|---|" + "---|" * (len(head) + 2)]
+    commands = []
+    for label, overrides in ROWS.items():
+        run = find_run(runs, overrides)
+        lines.append(f"| {label} | " + " | ".join(cells(run) if run else ["(not run)"] * (len(head) + 2)) + " |")
+        commands.append(f"- {label}: `{command(overrides)}` ({run or 'no run yet'})")
+    return "\n".join([*lines, "", "Commands (run directory in brackets):", "", *commands, "", f"Machine: {machine()}", ""])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", nargs=3, action="append", metavar=("LABEL", "RUN_DIR", "COMMAND"), required=True)
+    parser.add_argument("--runs", type=Path, default=Path("outputs/train"))
     parser.add_argument("--out", type=Path, default=Path("outputs/losses_ml_latest_small_table.md"))
+    parser.add_argument("--print-commands", action="store_true", help="print the commands of the rows and exit")
     args = parser.parse_args()
-    text = table([(label, Path(run_dir), command) for label, run_dir, command in args.run])
+    if args.print_commands:
+        print("\n".join(command(o) for o in ROWS.values()))
+        return
+    text = table(args.runs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
