@@ -6,7 +6,8 @@ from recsys.losses.bpr import BPRLoss
 from recsys.losses.combined import CombinedLoss
 from recsys.losses.mse import MSELoss
 from recsys.losses.negatives import PopularityNegativeSampler, UniformNegativeSampler
-from recsys.losses.outputs import TowerLoss, TowerOutputs, float32
+from recsys.losses.outputs import TowerLoss, TowerOutputs, float32, negative_scores
+from recsys.losses.sampled import SampledNegativesLoss
 from recsys.losses.softmax import FullSoftmaxLoss, InBatchSoftmaxLoss, SampledSoftmaxLoss
 
 __all__ = [
@@ -16,9 +17,11 @@ __all__ = [
     "InBatchSoftmaxLoss",
     "MSELoss",
     "PopularityNegativeSampler",
+    "SampledNegativesLoss",
     "SampledSoftmaxLoss",
     "TowerLoss",
     "TowerOutputs",
     "UniformNegativeSampler",
     "float32",
+    "negative_scores",
 ]

@@ -13,16 +13,25 @@ import torch
 from torch import nn
 
 
+def _check_num_negatives(owner: str, num_negatives: int) -> int:
+    if int(num_negatives) != num_negatives or num_negatives < 1:
+        raise ValueError(f"{owner}: num_negatives must be an integer >= 1, got {num_negatives}; set negatives.num_negatives")
+    return int(num_negatives)
+
+
 class UniformNegativeSampler(nn.Module):
     """Draws items uniformly from the catalog (with replacement).
 
     Args:
-        num_negatives: Negatives per positive (N).
+        num_negatives: Negatives per positive (N >= 1).
+
+    Raises:
+        ValueError: ``num_negatives < 1``.
     """
 
     def __init__(self, num_negatives: int = 4) -> None:
         super().__init__()
-        self.num_negatives = int(num_negatives)
+        self.num_negatives = _check_num_negatives("UniformNegativeSampler", num_negatives)
         self.num_items = 0
 
     def setup(self, item_counts: torch.Tensor) -> None:
@@ -50,12 +59,18 @@ class PopularityNegativeSampler(nn.Module):
 
     Args:
         num_negatives: Negatives per positive (N).
-        alpha: Exponent of the counts; 0 is uniform over items with a count, 1 follows popularity.
+        alpha: Exponent ``>= 0`` of the counts; 0 is uniform over items with a count, 1 follows
+            popularity.
+
+    Raises:
+        ValueError: ``num_negatives < 1`` or ``alpha < 0``.
     """
 
     def __init__(self, num_negatives: int = 4, alpha: float = 0.75) -> None:
         super().__init__()
-        self.num_negatives = int(num_negatives)
+        self.num_negatives = _check_num_negatives("PopularityNegativeSampler", num_negatives)
+        if alpha < 0:
+            raise ValueError(f"PopularityNegativeSampler: alpha must be >= 0, got {alpha}; set negatives.alpha (0 = uniform)")
         self.alpha = float(alpha)
         self.register_buffer("cdf", torch.empty(0, dtype=torch.float64), persistent=False)
         self.register_buffer("log_probs", torch.empty(0), persistent=False)

@@ -47,6 +47,46 @@ class TowerOutputs:
         return dataclasses.replace(self, **changes)
 
 
+def check_positive(owner: str, field: str, value: float) -> float:
+    """``float(value)`` when it is positive, else a ``ValueError`` naming ``owner.field`` and the fix."""
+    value = float(value)
+    if not value > 0:
+        raise ValueError(f"{owner}: {field} must be > 0, got {value}; set loss.{field} to a positive number")
+    return value
+
+
+def negative_scores(out: TowerOutputs, in_batch: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scores of each row's negatives: its sampled items, then (``in_batch``) the batch's positives.
+
+    In-batch negatives cost one (B, B) product and follow the popularity of the training rows,
+    so they are the hard negatives that uniform sampling rarely draws (Yang et al. 2020, "Mixed
+    negative sampling for learning two-tower neural networks in recommendations").
+
+    Args:
+        out: Batch outputs; ``neg_item``/``neg_item_idx`` (B, N, D)/(B, N) may be ``None`` when
+            ``in_batch`` is true.
+        in_batch: Append the B in-batch positives as candidates of every row.
+
+    Returns:
+        ``(scores (B, C), item_idx (B, C), valid (B, C) bool)`` with ``C = N (+ B)``; ``valid``
+        is false where a candidate is the row's own positive item (the diagonal, duplicates,
+        or a sampled collision).
+    """
+    scores, idx = [], []
+    if out.neg_item is not None:
+        if out.neg_item_idx is None:
+            raise ValueError("neg_item without neg_item_idx: the loss cannot mask collisions")
+        scores.append(out.similarity.batched(out.user, out.neg_item))
+        idx.append(out.neg_item_idx)
+    if in_batch:
+        scores.append(out.similarity.matrix(out.user, out.pos_item))
+        idx.append(out.pos_item_idx.unsqueeze(0).expand(out.pos_item_idx.shape[0], -1))
+    if not scores:
+        raise ValueError("no negatives: TowerOutputs.neg_item is None and in-batch negatives are off")
+    item_idx = torch.cat(idx, dim=1)
+    return torch.cat(scores, dim=1), item_idx, item_idx != out.pos_item_idx.unsqueeze(1)
+
+
 @contextlib.contextmanager
 def float32(out: TowerOutputs) -> Iterator[TowerOutputs]:
     """Disable autocast and yield ``out`` in float32, so a loss is computed in full precision."""

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recsys.losses.outputs import TowerLoss, TowerOutputs, float32
+from recsys.losses.outputs import TowerLoss, TowerOutputs, check_positive, float32
+from recsys.losses.sampled import SampledNegativesLoss
 
 
 class InBatchSoftmaxLoss(TowerLoss):
@@ -25,13 +26,13 @@ class InBatchSoftmaxLoss(TowerLoss):
     labels are ``arange(B)``.
 
     Args:
-        temperature: Divisor of the similarity.
+        temperature: Positive divisor of the similarity (ValueError otherwise).
         logq_correction: Subtract ``log q`` of each in-batch item (requires :meth:`setup`).
     """
 
     def __init__(self, temperature: float = 0.05, logq_correction: bool = True) -> None:
         super().__init__()
-        self.temperature = float(temperature)
+        self.temperature = check_positive(type(self).__name__, "temperature", temperature)
         self.logq_correction = bool(logq_correction)
         self.register_buffer("item_log_q", torch.empty(0), persistent=False)
 
@@ -62,41 +63,45 @@ class InBatchSoftmaxLoss(TowerLoss):
             return F.cross_entropy(logits, labels)
 
 
-class SampledSoftmaxLoss(TowerLoss):
-    """Each user's positive against N sampled negatives.
+class SampledSoftmaxLoss(SampledNegativesLoss):
+    """Each user's positive against N sampled negatives (and, optionally, the in-batch positives).
 
     ``logits = [s(u, pos), s(u, neg_1..N)] / temperature - log q([pos, neg_1..N])`` with ``q`` the
     sampler's draw probability (as in ``tf.nn.sampled_softmax_loss``, the positive is corrected
     too); negatives equal to the positive are masked to ``-inf``; the label is column 0.
 
+    With ``in_batch_negatives`` the batch's B positives are appended as candidates (mixed negative
+    sampling, Yang et al. 2020): uniform draws alone are long-tail items that the model separates
+    from any positive within an epoch, while in-batch items follow popularity and are the hard
+    negatives. Each candidate j is then corrected by the log of its expected number of draws,
+    ``log(N q_sampler(j) + B q_batch(j))`` (see :class:`~recsys.losses.sampled.SampledNegativesLoss`).
+
     Args:
         negative_sampler: Sampler (``conf/negatives``) with ``log_q``.
-        temperature: Divisor of the similarity.
-        logq_correction: Subtract the sampler's ``log q``.
+        temperature: Positive divisor of the similarity (ValueError otherwise).
+        logq_correction: Subtract the log draw probability (requires :meth:`setup` with
+            ``in_batch_negatives``).
+        in_batch_negatives: Append the batch's positives to each row's candidates.
     """
 
-    needs_negatives = True
-
     def __init__(
-        self, negative_sampler: nn.Module, temperature: float = 0.05, logq_correction: bool = True
+        self,
+        negative_sampler: nn.Module,
+        temperature: float = 0.05,
+        logq_correction: bool = True,
+        in_batch_negatives: bool = False,
     ) -> None:
-        super().__init__()
-        self.negative_sampler = negative_sampler
-        self.temperature = float(temperature)
-        self.logq_correction = bool(logq_correction)
+        super().__init__(negative_sampler, logq_correction, in_batch_negatives)
+        self.temperature = check_positive(type(self).__name__, "temperature", temperature)
 
     def logits(self, out: TowerOutputs) -> torch.Tensor:
-        """Corrected and masked logits (B, 1 + N); column 0 holds the positives."""
-        if out.neg_item is None or out.neg_item_idx is None:
-            raise ValueError("SampledSoftmaxLoss needs neg_item and neg_item_idx")
-        pos = out.similarity.pairwise(out.user, out.pos_item).unsqueeze(1)
-        neg = out.similarity.batched(out.user, out.neg_item)
-        logits = torch.cat([pos, neg], dim=1) / self.temperature
-        idx = torch.cat([out.pos_item_idx.unsqueeze(1), out.neg_item_idx], dim=1)
+        """Corrected and masked logits (B, 1 + N (+ B)); column 0 holds the positives."""
+        pos, neg, neg_idx, valid = self.candidates(out)
+        logits = torch.cat([pos.unsqueeze(1), neg], dim=1) / self.temperature
         if self.logq_correction:
-            logits = logits - self.negative_sampler.log_q(idx).to(logits.dtype)
-        hit = out.neg_item_idx == out.pos_item_idx.unsqueeze(1)
-        mask = torch.cat([torch.zeros_like(hit[:, :1]), hit], dim=1)
+            idx = torch.cat([out.pos_item_idx.unsqueeze(1), neg_idx], dim=1)
+            logits = logits - self.log_draws(idx, out).to(logits.dtype)
+        mask = torch.cat([torch.zeros_like(valid[:, :1]), ~valid], dim=1)
         return logits.masked_fill(mask, float("-inf"))
 
     def forward(self, out: TowerOutputs) -> torch.Tensor:
@@ -117,7 +122,7 @@ class FullSoftmaxLoss(TowerLoss):
     the long tail. ``tau = 0`` is the plain softmax.
 
     Args:
-        temperature: Divisor of the similarity.
+        temperature: Positive divisor of the similarity (ValueError otherwise).
         logit_adjustment: Weight ``tau >= 0`` of the log popularity prior added during training.
     """
 
@@ -127,7 +132,7 @@ class FullSoftmaxLoss(TowerLoss):
         super().__init__()
         if logit_adjustment < 0:
             raise ValueError(f"logit_adjustment must be >= 0, got {logit_adjustment}")
-        self.temperature = float(temperature)
+        self.temperature = check_positive(type(self).__name__, "temperature", temperature)
         self.logit_adjustment = float(logit_adjustment)
         self.register_buffer("item_log_prior", torch.empty(0), persistent=False)
 

@@ -23,14 +23,22 @@ class CosineSimilarity(nn.Module):
     """Cosine similarity divided by a temperature.
 
     Args:
-        temperature: Positive divisor of the cosine (1.0 leaves the score in [-1, 1]).
+        temperature: Positive divisor of the cosine (1.0 leaves the score in [-1, 1]). The losses
+            carry their own ``temperature`` (the scale their softmax or sigmoid sees), so this one
+            stays 1.0 in ``conf/model/two_tower.yaml``: the two would multiply.
         eps: Lower bound on vector norms, avoids division by zero.
+
+    Raises:
+        ValueError: ``temperature <= 0``.
     """
 
     def __init__(self, temperature: float = 1.0, eps: float = 1e-8) -> None:
         super().__init__()
         if temperature <= 0:
-            raise ValueError("temperature must be positive")
+            raise ValueError(
+                f"CosineSimilarity: temperature must be > 0, got {temperature}; set "
+                "model.similarity.temperature to a positive number (1.0 keeps the cosine)"
+            )
         self.temperature = float(temperature)
         self.eps = float(eps)
 

@@ -65,13 +65,14 @@ def test_mse_dot_uses_tanh() -> None:
     assert MSELoss()(outputs()).item() == pytest.approx(want, rel=1e-5)
 
 
-def bpr_by_hand(mask_hits: bool = True) -> float:
+def bpr_by_hand(mask_hits: bool = True, temperature: float = 1.0) -> float:
     terms = []
     for b in range(3):
         for n in range(2):
             if mask_hits and NEG_IDX[b, n] == POS_IDX[b]:
                 continue
-            terms.append(math.log1p(math.exp(-(USER[b] @ POS[b] - USER[b] @ NEG[b, n]))))
+            diff = (USER[b] @ POS[b] - USER[b] @ NEG[b, n]) / temperature
+            terms.append(math.log1p(math.exp(-diff)))
     return float(np.mean(terms))
 
 
@@ -83,12 +84,146 @@ def test_bpr() -> None:
     assert BPRLoss(sampler)(out).item() == pytest.approx(bpr_by_hand(False), rel=1e-5)
 
 
+def test_bpr_temperature_divides_the_score_difference_by_hand() -> None:
+    loss = BPRLoss(UniformNegativeSampler(2), temperature=0.25)
+    assert loss(outputs()).item() == pytest.approx(bpr_by_hand(temperature=0.25), rel=1e-5)
+    assert loss(outputs()).item() != pytest.approx(bpr_by_hand(), rel=1e-3)
+
+
+def test_bpr_temperature_on_a_cosine_by_hand() -> None:
+    terms = []
+    for b in range(3):
+        for n in range(2):
+            if NEG_IDX[b, n] != POS_IDX[b]:
+                diff = (cosine(USER[b], POS[b]) - cosine(USER[b], NEG[b, n])) / 0.1
+                terms.append(math.log1p(math.exp(-diff)))
+    got = BPRLoss(UniformNegativeSampler(2), temperature=0.1)(outputs(CosineSimilarity()))
+    assert got.item() == pytest.approx(float(np.mean(terms)), rel=1e-5)
+
+
+def mixed_candidates(b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row b's negatives: its 2 sampled items then the 3 in-batch positives (dot scores)."""
+    idx = np.concatenate([NEG_IDX[b], POS_IDX])
+    scores = np.concatenate([NEG[b] @ USER[b], POS @ USER[b]])
+    return scores, idx, idx != POS_IDX[b]
+
+
+def log_draws(idx: np.ndarray, q_sampler: np.ndarray) -> np.ndarray:
+    """log(N q_sampler + B q_batch) with N = 2 sampled, B = 3 in-batch and q_batch = counts / total."""
+    q_batch = COUNTS / COUNTS.sum()
+    return np.log(2 * q_sampler[idx] + 3 * q_batch[idx])
+
+
+@pytest.mark.parametrize("correction", [True, False])
+def test_bpr_in_batch_negatives_with_logq_by_hand(correction: bool) -> None:
+    sampler = PopularityNegativeSampler(2, alpha=1.0)
+    loss = BPRLoss(sampler, temperature=0.5, logq_correction=correction, in_batch_negatives=True)
+    loss.setup(torch.tensor(COUNTS))
+    q = COUNTS / COUNTS.sum()
+    terms = []
+    for b in range(3):
+        scores, idx, valid = mixed_candidates(b)
+        diff = (USER[b] @ POS[b] - scores) / 0.5
+        if correction:
+            diff = diff - log_draws(np.array([POS_IDX[b]]), q) + log_draws(idx, q)
+        terms += [math.log1p(math.exp(-d)) for d, v in zip(diff, valid) if v]
+    assert loss(outputs()).item() == pytest.approx(float(np.mean(terms)), rel=1e-5)
+
+
+def test_bpr_logq_is_a_no_op_for_uniform_negatives_alone() -> None:
+    sampler = UniformNegativeSampler(2)
+    loss = BPRLoss(sampler, temperature=0.5, logq_correction=True)
+    loss.setup(torch.tensor(COUNTS))
+    assert loss(outputs()).item() == pytest.approx(bpr_by_hand(temperature=0.5), rel=1e-5)
+
+
+def test_sampled_softmax_mixed_negatives_by_hand() -> None:
+    sampler = UniformNegativeSampler(2)
+    loss = SampledSoftmaxLoss(sampler, temperature=0.5, logq_correction=True, in_batch_negatives=True)
+    loss.setup(torch.tensor(COUNTS))
+    q_uniform = np.full(5, 1 / 5)
+    rows = []
+    for b in range(3):
+        scores, idx, valid = mixed_candidates(b)
+        cand = np.concatenate([[USER[b] @ POS[b]], scores]) / 0.5
+        cand = cand - log_draws(np.concatenate([[POS_IDX[b]], idx]), q_uniform)
+        cand[1:][~valid] = -np.inf
+        rows.append(cand)
+    logits = np.stack(rows)
+    assert logits.shape == (3, 1 + 2 + 3)
+    assert np.allclose(loss.logits(outputs()).numpy(), logits, atol=1e-5)
+    assert loss(outputs()).item() == pytest.approx(np.mean([ce(r, 0) for r in logits]), rel=1e-5)
+    with pytest.raises(RuntimeError, match="setup"):
+        SampledSoftmaxLoss(sampler, in_batch_negatives=True)(outputs())
+
+
+def mse_negatives_by_hand(weight: float, target: float, bound=math.tanh, score=lambda u, v: u @ v) -> float:
+    """Observed squared errors averaged, plus weight x the mean over non-colliding negatives."""
+    pred = lambda u, v: 0.5 + 4.5 * (bound(score(u, v)) + 1) / 2  # noqa: E731
+    observed = np.mean([(pred(u, p) - r) ** 2 for u, p, r in zip(USER, POS, RATING)])
+    unobserved = [
+        (pred(USER[b], NEG[b, n]) - target) ** 2 for b in range(3) for n in range(2) if NEG_IDX[b, n] != POS_IDX[b]
+    ]
+    return float(observed + weight * np.mean(unobserved))
+
+
+def test_mse_with_unobserved_items_by_hand() -> None:
+    loss = MSELoss(negative_sampler=UniformNegativeSampler(2), negative_weight=0.5, negative_rating=1.0)
+    assert loss.needs_negatives and loss.negative_sampler is not None
+    assert loss(outputs()).item() == pytest.approx(mse_negatives_by_hand(0.5, 1.0), rel=1e-5)
+    # negative_rating defaults to min_rating; the cosine bound is the cosine itself
+    loss = MSELoss(negative_sampler=UniformNegativeSampler(2), negative_weight=2.0)
+    want = mse_negatives_by_hand(2.0, 0.5, bound=lambda x: x, score=cosine)
+    assert loss(outputs(CosineSimilarity(temperature=0.2))).item() == pytest.approx(want, rel=1e-5)
+
+
+def test_mse_without_negative_weight_needs_no_negatives() -> None:
+    loss = MSELoss(negative_sampler=UniformNegativeSampler(2), negative_weight=0.0)
+    assert not loss.needs_negatives and loss.negative_sampler is None
+    out = outputs()
+    out.neg_item = out.neg_item_idx = None
+    assert loss(out).item() == pytest.approx(mse_negatives_by_hand(0.0, 0.5), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: BPRLoss(UniformNegativeSampler(2), temperature=0.0), "temperature"),
+        (lambda: BPRLoss(UniformNegativeSampler(2), temperature=-1.0), "temperature"),
+        (lambda: InBatchSoftmaxLoss(temperature=0.0), "temperature"),
+        (lambda: SampledSoftmaxLoss(UniformNegativeSampler(2), temperature=-0.1), "temperature"),
+        (lambda: FullSoftmaxLoss(temperature=0.0), "temperature"),
+        (lambda: CombinedLoss(negative_sampler=UniformNegativeSampler(2), temperature=0.0), "temperature"),
+        (lambda: MSELoss(negative_sampler=UniformNegativeSampler(2), negative_weight=-1.0), "negative_weight"),
+        (lambda: MSELoss(negative_weight=1.0), "negative_sampler"),
+        (lambda: MSELoss(negative_sampler=UniformNegativeSampler(2), negative_weight=1.0, negative_rating=9.0), "negative_rating"),
+        (lambda: MSELoss(min_rating=5.0, max_rating=1.0), "min_rating"),
+        (lambda: CombinedLoss(mse_weight=-1.0, negative_sampler=UniformNegativeSampler(2)), "mse_weight"),
+        (lambda: CombinedLoss(mse_weight=0.0, bpr_weight=0.0, negative_sampler=UniformNegativeSampler(2)), "bpr_weight"),
+        (lambda: UniformNegativeSampler(0), "num_negatives"),
+        (lambda: PopularityNegativeSampler(2, alpha=-0.5), "alpha"),
+    ],
+)
+def test_invalid_options_are_clear_errors(make, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        make()
+
+
 def test_combined() -> None:
     pred = [0.5 + 4.5 * (math.tanh(u @ p) + 1) / 2 for u, p in zip(USER, POS)]
     mse = np.mean((np.array(pred) - RATING) ** 2)
     loss = CombinedLoss(mse_weight=0.7, bpr_weight=0.3, negative_sampler=UniformNegativeSampler(2))
     assert loss(outputs()).item() == pytest.approx(0.7 * mse + 0.3 * bpr_by_hand(), rel=1e-5)
     assert loss.needs_negatives and loss.needs_rating and loss.negative_sampler is not None
+
+
+def test_combined_passes_temperature_and_unobserved_items_on_by_hand() -> None:
+    loss = CombinedLoss(
+        mse_weight=0.6, bpr_weight=0.4, negative_sampler=UniformNegativeSampler(2),
+        temperature=0.5, negative_weight=0.25, negative_rating=1.0,
+    )
+    want = 0.6 * mse_negatives_by_hand(0.25, 1.0) + 0.4 * bpr_by_hand(temperature=0.5)
+    assert loss(outputs()).item() == pytest.approx(want, rel=1e-5)
 
 
 def in_batch_logits(temperature: float, log_q: np.ndarray | None) -> np.ndarray:
@@ -184,6 +319,10 @@ def test_full_softmax_logit_adjustment_adds_the_log_prior_by_hand() -> None:
 
 ALL_LOSSES = [
     MSELoss(),
+    MSELoss(negative_sampler=UniformNegativeSampler(2), negative_weight=1.0),
+    BPRLoss(UniformNegativeSampler(2), temperature=0.05),
+    BPRLoss(UniformNegativeSampler(2), temperature=0.05, logq_correction=True, in_batch_negatives=True),
+    SampledSoftmaxLoss(UniformNegativeSampler(2), in_batch_negatives=True),
     BPRLoss(UniformNegativeSampler(2)),
     CombinedLoss(negative_sampler=UniformNegativeSampler(2)),
     InBatchSoftmaxLoss(logq_correction=False),

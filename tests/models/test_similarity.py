@@ -45,3 +45,9 @@ def test_bound() -> None:
     s = torch.tensor([0.5, 3.0])
     assert torch.allclose(CosineSimilarity(0.5).bound(s), torch.tensor([0.25, 1.0]))
     assert np.allclose(DotSimilarity().bound(s).numpy(), np.tanh([0.5, 3.0]))
+
+
+@pytest.mark.parametrize("temperature", [0.0, -0.5])
+def test_non_positive_temperature_names_the_field(temperature: float) -> None:
+    with pytest.raises(ValueError, match="model.similarity.temperature"):
+        CosineSimilarity(temperature)
