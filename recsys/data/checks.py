@@ -73,11 +73,29 @@ def movie_rules() -> list[Rule]:
     return [TRUNCATED, *id_rules("movieId")]
 
 
-def first_failure_sql(rules: list[Rule]) -> str:
-    """A SQL expression: ``'<check>:<field>'`` of the first rule the row fails, else NULL."""
+# Rows in the canonical form of the official files pass every rating rule: the first WHEN of the
+# CASE accepts them with a few cheap tests (5M rows: 0.5 s instead of 2-5 s for all the rules).
+# Ids and timestamps of at most 18 digits always fit BIGINT; the ratings listed are the half stars.
+_HALF_STARS = ", ".join(sql_str(v) for v in
+                        ("0.5", "1", "1.0", "1.5", "2", "2.0", "2.5", "3", "3.0", "3.5", "4", "4.0", "4.5", "5", "5.0"))
+RATINGS_FAST_PATH = (
+    "complete AND length(\"userId\") <= 18 AND regexp_full_match(\"userId\", '[0-9]+') "
+    "AND length(\"movieId\") <= 18 AND regexp_full_match(\"movieId\", '[0-9]+') "
+    "AND length(\"timestamp\") <= 18 AND regexp_full_match(\"timestamp\", '-?[0-9]+') "
+    f"AND \"rating\" IN ({_HALF_STARS})"
+)
+
+
+def first_failure_sql(rules: list[Rule], fast_path: str | None = None) -> str:
+    """A SQL expression: ``'<check>:<field>'`` of the first rule the row fails, else NULL.
+
+    Args:
+        fast_path: a predicate that implies every rule passes (checked first), or None.
+    """
     cases = " ".join(f"WHEN {predicate} THEN {sql_str(check + ':' + field)}"
                      for check, field, predicate, _ in rules)
-    return f"CASE {cases} ELSE NULL END"
+    fast = f"WHEN {fast_path} THEN NULL " if fast_path else ""
+    return f"CASE {fast}{cases} ELSE NULL END"
 
 
 def fixes(rules: list[Rule]) -> dict[tuple[str, str], str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from recsys.data.checks import MAX_RATING, MIN_RATING, Rule, first_failure_sql, fixes, movie_rules, rating_rules
+from recsys.data.checks import MAX_RATING, MIN_RATING, RATINGS_FAST_PATH, Rule, first_failure_sql, fixes, movie_rules, rating_rules
 
 __all__ = ["MAX_RATING", "MIN_RATING", "DataValidationError", "Problem", "ValidationReport", "validate"]
 
@@ -148,12 +148,14 @@ def malformed_problems(con: duckdb.DuckDBPyConnection, view: str, columns: tuple
     ]
 
 
-def tag_failures(con: duckdb.DuckDBPyConnection, view: str, rules: list[Rule], table: str) -> list[Problem]:
+def tag_failures(
+    con: duckdb.DuckDBPyConnection, view: str, rules: list[Rule], table: str, fast_path: str | None = None
+) -> list[Problem]:
     """Creates ``table`` = ``view`` plus ``problem``/``field`` of the first failed rule; reports them."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
         SELECT *, split_part(p, ':', 1) AS problem, split_part(p, ':', 2) AS field
-        FROM (SELECT *, {first_failure_sql(rules)} AS p FROM {view})"""
+        FROM (SELECT *, {first_failure_sql(rules, fast_path)} AS p FROM {view})"""
     )
     value = "CASE field " + " ".join(
         f"WHEN '{f}' THEN \"{f}\"" for f in sorted({r[1] for r in rules if r[1]})) + " END"
@@ -218,7 +220,7 @@ def validate_ratings(con: duckdb.DuckDBPyConnection, report: ValidationReport) -
     from recsys.data.readers import RATINGS_COLUMNS
 
     report.problems += malformed_problems(con, "raw_ratings", RATINGS_COLUMNS)
-    report.problems += tag_failures(con, "raw_ratings", rating_rules(), "ratings_checked")
+    report.problems += tag_failures(con, "raw_ratings", rating_rules(), "ratings_checked", RATINGS_FAST_PATH)
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE ratings_typed AS

@@ -127,3 +127,23 @@ def test_header_only_ratings_file_says_it_has_no_ratings(tmp_path: Path, strict:
     assert f"{raw / 'ratings.csv'} has no ratings" in message and "Fix:" in message
     assert "strict" not in message and "lines )" not in message
     assert not (tmp_path / "out").exists()
+
+
+def test_the_ratings_fast_path_never_accepts_a_row_the_rules_refuse() -> None:
+    import itertools
+
+    import duckdb
+
+    from recsys.data.checks import RATINGS_FAST_PATH, first_failure_sql, rating_rules
+
+    ids = ["1", "007", " 3", "1.7", "1e3", "0x10", "1_000", "-3", "", "9" * 18, "9" * 19, "+4"]
+    ratings = ["0.5", "1", "1.0", "2.5", "5.0", "5.5", "0", "2.25", "2.", "3.50", " 4", "nan"]
+    stamps = ["964982703", "-1", "1.5", "9" * 19, ""]
+    con = duckdb.connect()
+    rows = [(u, m, r, t, c) for u, m, r, t, c in itertools.product(ids, ids[:4], ratings, stamps, [True, False])]
+    con.execute('CREATE TABLE raw ("userId" VARCHAR, "movieId" VARCHAR, rating VARCHAR, "timestamp" VARCHAR, complete BOOLEAN)')
+    con.executemany("INSERT INTO raw VALUES (?, ?, ?, ?, ?)", rows)
+    slow, fast = first_failure_sql(rating_rules()), first_failure_sql(rating_rules(), RATINGS_FAST_PATH)
+    differ = con.execute(f"SELECT count(*) FROM raw WHERE ({slow}) IS DISTINCT FROM ({fast})").fetchone()[0]
+    accepted = con.execute(f"SELECT count(*) FROM raw WHERE ({fast}) IS NULL").fetchone()[0]
+    assert differ == 0 and 0 < accepted < len(rows)

@@ -6,7 +6,7 @@ Usage:
     python train.py logger=none trainer.enable_progress_bar=false loss=bpr
     ...
     # 2. the table (no typed numbers): the newest run under outputs/train of each row's command
-    python scripts/loss_table.py [--runs outputs/train] [--out outputs/losses_ml_latest_small_table.md]
+    recsys-loss-table [--runs outputs/train] [--out outputs/losses_ml_latest_small_table.md]
 
 A run belongs to a row when its Hydra overrides (``<run>/.hydra/overrides.yaml``) are exactly
 ``BASE + row``. Val and test at K=10 for every metric of ``recsys.evaluation.metrics``, the epoch
@@ -25,6 +25,9 @@ from pathlib import Path
 
 import torch
 import yaml
+
+import recsys
+from recsys.utils.atomic import write_text_atomic
 
 BASE = ["logger=none", "trainer.enable_progress_bar=false"]
 ROWS: dict[str, list[str]] = {
@@ -86,20 +89,20 @@ def table(runs: Path) -> str:
     return "\n".join([*lines, "", "Commands (run directory in brackets):", "", *commands, "", f"Machine: {machine()}", ""])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("outputs/train"))
-    parser.add_argument("--out", type=Path, default=Path("outputs/losses_ml_latest_small_table.md"))
+    parser.add_argument("--runs", type=Path, default=recsys.REPO_ROOT / "outputs" / "train")
+    parser.add_argument("--out", type=Path, default=recsys.REPO_ROOT / "outputs" / "losses_ml_latest_small_table.md")
     parser.add_argument("--print-commands", action="store_true", help="print the commands of the rows and exit")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.print_commands:
         print("\n".join(command(o) for o in ROWS.values()))
-        return
+        return 0
     text = table(args.runs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write_text_atomic(args.out, text)
     print(text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
