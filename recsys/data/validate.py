@@ -114,19 +114,27 @@ def _example(line: int, text: str, value: str | None, field_name: str) -> str:
 
 
 def _collect(
-    con: duckdb.DuckDBPyConnection, view: str, predicate: str, check: str, fix: str, action: str
+    con: duckdb.DuckDBPyConnection, view: str, predicate: str, check: str, fix: str, action: str,
+    text_view: str = "raw_ratings",
 ) -> list[Problem]:
-    """One `Problem` per file for the rows of ``view`` matching ``predicate``."""
+    """One `Problem` per file for the rows of ``view`` matching ``predicate``.
+
+    The original text of the example lines is looked up in ``text_view`` (the raw lines), so the
+    typed tables need not carry every line's text (25M rows: GBs).
+    """
     rows = con.execute(
-        f"""SELECT file, count(*), list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}],
-                   list(text ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}]
+        f"""SELECT file, count(*), list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}]
             FROM {view} WHERE {predicate} GROUP BY file ORDER BY file"""
     ).fetchall()
-    return [
-        Problem(check, file, int(n), [int(x) for x in lines], fix, action,
-                examples=[_example(int(x), t, None, "") for x, t in zip(lines, texts)])
-        for file, n, lines, texts in rows
-    ]
+    problems = []
+    for file, n, lines in rows:
+        texts = dict(con.execute(
+            f"SELECT line, text FROM {text_view} WHERE file = ? AND line IN ({', '.join(str(int(x)) for x in lines)})",
+            [file],
+        ).fetchall())
+        problems.append(Problem(check, file, int(n), [int(x) for x in lines], fix, action,
+                                examples=[_example(int(x), texts.get(x), None, "") for x in lines]))
+    return problems
 
 
 def malformed_problems(con: duckdb.DuckDBPyConnection, view: str, columns: tuple[str, ...]) -> list[Problem]:
@@ -154,7 +162,8 @@ def tag_failures(
     """Creates ``table`` = ``view`` plus ``problem``/``field`` of the first failed rule; reports them."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT *, split_part(p, ':', 1) AS problem, split_part(p, ':', 2) AS field
+        SELECT * EXCLUDE (text), CASE WHEN p IS NULL THEN NULL ELSE text END AS text,
+               split_part(p, ':', 1) AS problem, split_part(p, ':', 2) AS field
         FROM (SELECT *, {first_failure_sql(rules, fast_path)} AS p FROM {view})"""
     )
     value = "CASE field " + " ".join(
@@ -196,6 +205,7 @@ def validate_movies(con: duckdb.DuckDBPyConnection, report: ValidationReport) ->
         "duplicate_movie_id",
         "each movieId must appear once in the movies file",
         "kept first",
+        text_view="raw_movies",
     )
     con.execute(
         """
@@ -224,7 +234,7 @@ def validate_ratings(con: duckdb.DuckDBPyConnection, report: ValidationReport) -
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE ratings_typed AS
-        SELECT file, line, text, CAST(trim(userId) AS BIGINT) AS userId,
+        SELECT file, line, CAST(trim(userId) AS BIGINT) AS userId,
                CAST(trim(movieId) AS BIGINT) AS movieId, CAST(trim(rating) AS FLOAT) AS rating,
                CAST(trim(timestamp) AS BIGINT) AS timestamp
         FROM ratings_checked WHERE p IS NULL

@@ -204,3 +204,20 @@ def test_bundled_latest_small(con: duckdb.DuckDBPyConnection) -> None:
     count, first, last = con.execute(
         "SELECT count(*), min(line), max(line) FROM raw_ratings").fetchone()
     assert (count, first, last) == (100836, 2, 100837)
+
+
+def test_a_file_larger_than_duckdbs_parallel_buffers_is_read_whole(tmp_path: Path) -> None:
+    # DuckDB's parallel CSV reader refused a full read of large files in the one-column line mode
+    # ("does not support a full read on this file"): ml-25m-sized files could not be loaded at all
+    import duckdb
+
+    from recsys.data.lines import lines_sql
+
+    path = tmp_path / "ratings.csv"
+    n = 2_500_000  # about 60 MB
+    with path.open("w") as f:
+        f.write("userId,movieId,rating,timestamp\n")
+        f.writelines(f"{i % 5000 + 1},{i % 9000 + 1},3.5,{964982703 + i}\n" for i in range(n))
+    con = duckdb.connect()
+    count, last = con.execute(f"SELECT count(*), max(line) FROM ({lines_sql(path, 'utf-8')})").fetchone()
+    assert count == last == n + 1
