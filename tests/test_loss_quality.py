@@ -17,10 +17,6 @@ from tests.compose import compose_train
 
 pytestmark = pytest.mark.slow
 
-# model=mf does not beat popularity with any loss at the shared optimizer settings (Adam, lr 1e-3,
-# no weight decay, 20 epochs): it needs its own learning rate and regularisation, which the
-# optimizer group cannot give one model only. See experiments/losses_ml_latest_small.md.
-MF_XFAIL = pytest.mark.xfail(reason="model=mf needs its own optimizer settings (issue 8)", strict=False)
 # (overrides, epochs): enough to clear popularity with a margin on 2 CPU cores, no more.
 CASES = [
     pytest.param(["model=two_tower", "loss=mse"], 4, id="two_tower-mse"),
@@ -29,8 +25,8 @@ CASES = [
     pytest.param(["model=two_tower", "loss=softmax"], 3, id="two_tower-softmax"),
     pytest.param(["model=two_tower", "loss=sampled_softmax"], 3, id="two_tower-sampled_softmax"),
     pytest.param(["model=two_tower", "loss=full_softmax"], 2, id="two_tower-full_softmax"),
-    pytest.param(["model=mf", "loss=mse"], 3, id="mf-mse", marks=MF_XFAIL),
-    pytest.param(["model=mf", "loss=bpr"], 3, id="mf-bpr", marks=MF_XFAIL),
+    pytest.param(["model=mf", "loss=mse"], 8, id="mf-mse"),
+    pytest.param(["model=mf", "loss=bpr"], 3, id="mf-bpr"),
 ]
 # The defaults of conf/train.yaml (tests.compose.FAST shrinks the batch for speed; not here).
 DEFAULTS = ["batch_size=1024", "export_embeddings=false"]
