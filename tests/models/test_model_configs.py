@@ -63,13 +63,7 @@ def test_two_tower_model_files_found() -> None:
 
 @pytest.mark.parametrize("path", TWO_TOWER_MODELS, ids=lambda p: p.stem)
 def test_model_yaml_instantiates(path: Path) -> None:
-    root = OmegaConf.create(
-        {
-            "user_tower": OmegaConf.load(CONF / "user_tower" / "id_features.yaml"),
-            "item_tower": OmegaConf.load(CONF / "item_tower" / "id_features.yaml"),
-            "model": OmegaConf.load(path),
-        }
-    )
+    root = compose_config("train", [f"model={path.stem}"])  # composed: a model YAML may have a defaults list
     model = build_model(root.model).eval()
     assert isinstance(model, TwoTower)
     assert model(torch.tensor([0, 1]), torch.tensor([2, 3]))[0].shape == (2, model.output_dim)
@@ -90,11 +84,11 @@ def test_missing_tower_field_fails_loudly() -> None:
     ],
 )
 def test_groups_compose(tmp_path: Path, overrides: list[str], user_cls: type, item_cls: type, dim: int) -> None:
-    for group in ["user_tower", "item_tower", "model", "loss", "negatives"]:
+    for group in ["user_tower", "item_tower", "model", "loss", "negatives", "optimizer"]:
         shutil.copytree(CONF / group, tmp_path / group)
     (tmp_path / "train.yaml").write_text(
         "defaults:\n  - user_tower: id_features\n  - item_tower: id_features\n"
-        "  - negatives: uniform\n  - model: two_tower\n  - loss: softmax\n  - _self_\n"
+        "  - negatives: uniform\n  - optimizer: adam\n  - model: two_tower\n  - loss: softmax\n  - _self_\n"
     )
     cfg = compose_config("train", overrides, config_dir=tmp_path)
     model = build_model(cfg.model)
