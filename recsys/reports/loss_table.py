@@ -11,22 +11,20 @@ Usage:
 A run belongs to a row when its Hydra overrides (``<run>/.hydra/overrides.yaml``) are exactly
 ``BASE + row``. Val and test at K=10 for every metric of ``recsys.evaluation.metrics``, the epoch
 of the best checkpoint and the seed (from ``<run>/config.yaml``); then each row's command and run
-directory, the machine (CPU, cores, torch) and the load (``uptime``) when the table was written.
+directory, the machine and its load (``recsys.benchmarks.machine.summary``) when the table was written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
-import torch
 import yaml
 
 import recsys
+from recsys.benchmarks.machine import summary
 from recsys.utils.atomic import write_text_atomic
 
 BASE = ["logger=none", "trainer.enable_progress_bar=false"]
@@ -70,14 +68,6 @@ def cells(run: Path) -> list[str]:
     return [*values, str(int(epoch.group(1))) if epoch else "-", str(seed)]
 
 
-def machine() -> str:
-    """CPU model, core count, torch version and the current load."""
-    names = re.findall(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()) if Path("/proc/cpuinfo").exists() else []
-    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    cpu = names[0] if names else "unknown CPU"
-    return f"{cpu}, {os.cpu_count()} cores (CPU only), torch {torch.__version__}; `uptime` when written: `{uptime}`"
-
-
 def table(runs: Path) -> str:
     head = [f"{split} {name}@{K}" for split in ("val", "test") for name in METRICS]
     lines = ["| run | " + " | ".join(head) + " | best epoch | seed |", "|---|" + "---|" * (len(head) + 2)]
@@ -86,7 +76,7 @@ def table(runs: Path) -> str:
         run = find_run(runs, overrides)
         lines.append(f"| {label} | " + " | ".join(cells(run) if run else ["(not run)"] * (len(head) + 2)) + " |")
         commands.append(f"- {label}: `{command(overrides)}` ({run or 'no run yet'})")
-    return "\n".join([*lines, "", "Commands (run directory in brackets):", "", *commands, "", f"Machine: {machine()}", ""])
+    return "\n".join([*lines, "", "Commands (run directory in brackets):", "", *commands, "", f"Machine: {summary()}", ""])
 
 
 def main(argv: list[str] | None = None) -> int:
