@@ -25,6 +25,7 @@ import yaml
 
 import recsys
 from recsys.benchmarks.machine import summary
+from recsys.evaluation.metrics import METRIC_NAMES
 from recsys.utils.atomic import write_text_atomic
 
 BASE = ["logger=none", "trainer.enable_progress_bar=false"]
@@ -40,7 +41,7 @@ ROWS: dict[str, list[str]] = {
     "mf mse": ["model=mf", "loss=mse"],
     "mf bpr": ["model=mf", "loss=bpr"],
 }
-METRICS = ("recall", "precision", "ndcg", "hit_rate", "map", "coverage", "novelty")
+METRICS = METRIC_NAMES
 K = 10
 
 

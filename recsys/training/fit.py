@@ -72,7 +72,7 @@ def fit_two_tower(cfg: DictConfig, datamodule: InteractionDataModule, output_dir
     train_seconds = time.perf_counter() - start
     best_callback = best_checkpoint_callback(callbacks)
     best = best_callback.best_model_path if best_callback is not None else ""
-    objects: dict[str, Any] = {"module": module, "trainer": trainer, "data": datamodule.data, "best_checkpoint": best}
+    objects: dict[str, Any] = {"module": module, "trainer": trainer, "data": datamodule.data, "best_checkpoint": best, "loggers": loggers}
     if not trainer.is_global_zero:
         return {}, objects
     start = time.perf_counter()
@@ -99,5 +99,11 @@ def fit_baseline(cfg: DictConfig, datamodule: InteractionDataModule, output_dir:
     reranker = instantiate(cfg.rerank) if cfg.get("rerank") else None
     reports = evaluate_baseline(model, data, datamodule.protocol, reranker)
     model.save(output_dir / "model.npz")
-    objects = {"model": model, "data": data, "train_seconds": train_seconds, "eval_seconds": time.perf_counter() - start}
+    objects = {
+        "model": model,
+        "data": data,
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - start,
+        "loggers": build_loggers(cfg.get("logger")),  # no curves to log, but the run's summary and artifact
+    }
     return reports, objects

@@ -19,6 +19,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from recsys.evaluation.metrics import METRIC_NAMES
 from recsys.training.build import ConfigError, check_accelerator, is_neural
 
 log = logging.getLogger(__name__)
@@ -80,16 +81,27 @@ def check_checkpoint_dirs(callbacks_cfg: DictConfig | None) -> None:
                               f"make it writable or choose another hydra.run.dir") from error
 
 
+def check_metric_name(key: str, metric: Any, ks: Any) -> None:
+    """``metric`` must be ``val/<metric>@K`` with a known metric and K in ``eval.ks``."""
+    metric = str(metric)
+    name, _, k = metric.partition("@")
+    known = name.startswith("val/") and name[len("val/"):] in METRIC_NAMES
+    if not known or not k.isdigit() or int(k) not in ks:
+        raise ConfigError(
+            f"{key}: {metric!r} is not a validation metric; use 'val/<metric>@K' with <metric> one of "
+            f"{list(METRIC_NAMES)} and K in eval.ks={list(ks)}"
+        )
+
+
 def check_parts(cfg: DictConfig) -> None:
     """Instantiate the cheap parts so that their constructors validate their settings."""
     instantiate(cfg.data, _convert_="all")  # the data set's constructor checks its settings; nothing is read
     protocol = instantiate(cfg.eval)
     if cfg.get("rerank"):
         instantiate(cfg.rerank)
-    metric = str(cfg.optimized_metric)
-    name, _, k = metric.partition("@")
-    if not metric.startswith("val/") or not k.isdigit() or int(k) not in protocol.ks:
-        raise ConfigError(f"optimized_metric must be 'val/<metric>@K' with K in eval.ks={list(protocol.ks)}, got {metric!r}")
+    check_metric_name("optimized_metric", cfg.optimized_metric, protocol.ks)
+    for metric in cfg.get("sweep_objectives") or []:
+        check_metric_name("sweep_objectives", metric, protocol.ks)
     if not _is_int(cfg.seed):
         raise ConfigError(f"seed must be an integer, got {cfg.seed!r}")
     if not is_neural(cfg.model):

@@ -23,6 +23,7 @@ from recsys.training.ensemble import fit_ensemble
 from recsys.training.fit import fit_baseline, fit_two_tower
 from recsys.training.preflight import preflight
 from recsys.training.records import metrics_record
+from recsys.training.tracking import log_run
 from recsys.training.resume import is_resume
 from recsys.utils.atomic import json_safe, write_json_atomic, write_text_atomic
 
@@ -34,10 +35,18 @@ def command_line_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def optimized_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | None:
-    """The value of ``cfg.optimized_metric`` (``val/ndcg@10``) in ``metrics``, for sweepers."""
-    split, _, name = str(cfg.optimized_metric).partition("/")
-    return metrics.get(split, {}).get(name) if metrics else None
+def optimized_value(cfg: DictConfig, metrics: dict[str, Any]) -> float | list[float] | None:
+    """What the run returns to a sweeper: the value of ``cfg.optimized_metric`` (``val/ndcg@10``)
+    in ``metrics``, or the list of the ``cfg.sweep_objectives`` values for a multi-objective sweep."""
+    if not metrics:
+        return None
+
+    def value(metric: str) -> float | None:
+        split, _, name = str(metric).partition("/")
+        return metrics.get(split, {}).get(name)
+
+    objectives = cfg.get("sweep_objectives")
+    return [value(m) for m in objectives] if objectives else value(cfg.optimized_metric)
 
 
 def build_datamodule(cfg: DictConfig) -> InteractionDataModule:
@@ -88,4 +97,5 @@ def train(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[dict[str
     }
     metrics = json_safe(metrics)  # what metrics.json holds: NaN (an empty activity bucket) is null
     write_json_atomic(output_dir / "metrics.json", metrics)
+    log_run(cfg, metrics, objects, output_dir)
     return metrics, objects

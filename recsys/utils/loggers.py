@@ -26,16 +26,48 @@ def wandb_mode() -> str:
     return "offline"
 
 
-def make_wandb_logger(project: str, save_dir: str, name: str | None = None, tags: list[str] | None = None, **kwargs: Any):
+def sweep_group_and_name() -> tuple[str | None, str | None]:
+    """(group, name) of a run inside a Hydra multirun: the study (or sweep folder) and the job's
+    subfolder (``trial_0007``); ``(None, None)`` outside one."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None, None
+    hydra = HydraConfig.get()
+    if hydra.mode != RunMode.MULTIRUN:
+        return None, None
+    study = (hydra.sweeper or {}).get("study_name") if hasattr(hydra, "sweeper") else None
+    return str(study or os.path.basename(str(hydra.sweep.dir))), str(hydra.sweep.subdir)
+
+
+def make_wandb_logger(
+    project: str,
+    save_dir: str,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    group: str | None = None,
+    **kwargs: Any,
+):
     """A Lightning ``WandbLogger``, offline unless logged in; ``None`` if wandb cannot start.
 
+    In a Hydra sweep, ``group`` defaults to the study name and ``name`` to the trial's folder.
     A tracking problem must never fail a training run, so any error becomes a warning.
     """
     try:
         from pytorch_lightning.loggers import WandbLogger
 
+        sweep_group, trial = sweep_group_and_name()
         os.makedirs(save_dir, exist_ok=True)
-        return WandbLogger(project=project, save_dir=save_dir, name=name, tags=tags or [], mode=wandb_mode(), **kwargs)
+        return WandbLogger(
+            project=project,
+            save_dir=save_dir,
+            name=name or trial,
+            group=group or sweep_group,
+            tags=tags or [],
+            mode=wandb_mode(),
+            **kwargs,
+        )
     except Exception as error:  # noqa: BLE001 - tracking must never fail a run
         log.warning("W&B logger disabled: %s", error)
         return None

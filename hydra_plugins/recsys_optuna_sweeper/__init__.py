@@ -1,0 +1,1 @@
+"""Hydra plugin package of the recsys_optuna sweeper (see recsys_optuna_sweeper.py)."""
