@@ -12,13 +12,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-import recsys  # noqa: F401  (registers the ${repo_root:} resolver)
+import recsys  # the ${repo_root:} resolver and the trusted _target_ modules
 from recsys.cli import print_metrics
 from recsys.training.build import ConfigError
 from recsys.training.evaluation import evaluate_run
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+@hydra.main(config_path="conf", config_name="evaluate", execution_whitelist=list(recsys.TRUSTED_TARGETS))
 def main(cfg: DictConfig) -> None:
     try:
         metrics = evaluate_run(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-import recsys  # noqa: F401  (registers the ${repo_root:} resolver)
+import recsys  # the ${repo_root:} resolver and the trusted _target_ modules
 from recsys.cli import print_metrics
 from recsys.training.build import ConfigError
 from recsys.training.resume import resume_config
 from recsys.training.run import command_line_overrides, optimized_value, train
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(config_path="conf", config_name="train", execution_whitelist=list(recsys.TRUSTED_TARGETS))
 def main(cfg: DictConfig) -> float | None:
     try:
         cfg = resume_config(cfg, command_line_overrides())

@@ -82,11 +82,11 @@ def experiment_yaml(overrides: list[str], groups: set[str], header: str) -> str:
     defaults: list[str] = []
     values: list[str] = []
     for override in overrides:
+        if override.startswith("~"):
+            raise ValueError(f"cannot write the deletion {override!r} into an experiment")
         key, sep, value = override.partition("=")
         if not sep:
             raise ValueError(f"cannot write override {override!r} into an experiment (expected key=value)")
-        if key.startswith("~"):
-            raise ValueError(f"cannot write the deletion {override!r} into an experiment")
         key = key.lstrip("+")
         if "/" in key or key in groups:
             defaults.append(f"  - override /{key}: {value}")

@@ -66,6 +66,7 @@ class TrialCounts:
     failed: int  # failed by their own error (a killed trial that was retried is not counted)
     running: int
     waiting: int  # queued: retries of killed trials, enqueued configurations
+    # (pruned trials, asked by two processes at once past n_trials and given back, count nowhere)
 
     @property
     def finished(self) -> int:

@@ -108,7 +108,9 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                     break
                 time.sleep(self.poll_seconds)  # another process runs the last trials (or they are stale)
                 continue
-            trials = [study.ask() for _ in range(min(self.n_jobs, to_go))]
+            trials = self._ask(study, min(self.n_jobs, to_go))
+            if not trials:
+                continue
             overrides = self._configure_trials(trials, distributions, fixed_params, fixed_overrides)
             overrides = [
                 (*job, f"hydra.sweep.subdir={TRIAL_DIR.format(trial.number)}") for trial, job in zip(trials, overrides)
@@ -117,6 +119,19 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                 returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
             self._tell(study, trials, returns, directions)
         self._finish(study, sweep_dir, directions, fixed_overrides, fixed_params, list(arguments))
+
+    def _ask(self, study: optuna.Study, n: int) -> list:
+        """Ask ``n`` trials; give back (prune) any that another process's concurrent ask made
+        surplus, so that the study never grows past ``n_trials``."""
+        trials = [study.ask() for _ in range(n)]
+        counts = count_trials(study)
+        surplus = counts.finished + counts.running - self.n_trials
+        while surplus > 0 and trials:
+            extra = trials.pop()  # the newest of this batch
+            extra.set_user_attr("over_budget", True)
+            study.tell(extra, state=optuna.trial.TrialState.PRUNED)
+            surplus -= 1
+        return trials
 
     def _tell(self, study: optuna.Study, trials: list, returns: list, directions: list[str]) -> None:
         failures = []

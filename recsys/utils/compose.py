@@ -24,5 +24,5 @@ def compose_config(
         config_dir: the config tree; the repository's ``conf/`` unless given.
     """
     root = Path(config_dir) if config_dir is not None else recsys.REPO_ROOT / "conf"
-    with initialize_config_dir(config_dir=str(root), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(root)):
         return compose(config_name=config_name, overrides=list(overrides or []))
