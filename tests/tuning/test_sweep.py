@@ -67,6 +67,8 @@ def test_sweep_writes_study_trials_best_experiment_reports_and_wandb(tmp_path: P
 
         metrics = json.loads((sweep / f"trial_{trial.number:04d}" / "metrics.json").read_text())
         assert metrics["val"]["ndcg@10"] == trial.value  # the sweeper optimises the run's val metric
+        log_text = (sweep / f"trial_{trial.number:04d}" / "train.log").read_text()
+        assert "processing ml_latest_small" not in log_text  # a trial reads the processed cache
         wandb_runs = list((sweep / f"trial_{trial.number:04d}" / "wandb").glob("offline-run-*"))
         assert len(wandb_runs) == 1
         offline = read_offline_run(wandb_runs[0])
