@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,20 +60,28 @@ def seed_metrics(sweeps: Path, name: str, best: dict[str, Any], seed_root: Path)
     return runs
 
 
-def run_seeds(sweeps: Path, seed_root: Path) -> None:
-    """Train each study's best experiment with the extra seeds (skips runs that exist)."""
+def run_seeds(sweeps: Path, seed_root: Path, parallel: int = 2) -> None:
+    """Train each study's best experiment with the extra seeds, ``parallel`` runs at a time
+    (skips runs that finished before)."""
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+    commands = []
     for name in STUDIES:
         if load(sweeps, name) is None:
             continue
         for seed in EXTRA_SEEDS:
             run_dir = seed_root / f"loss_{name}" / f"seed{seed}"
-            if (run_dir / "metrics.json").exists():
-                continue
-            command = [sys.executable, "train.py", f"experiment=loss_{name}_best", f"seed={seed}", f"hydra.run.dir={run_dir}",
-                       "logger=none", "trainer.enable_progress_bar=false"]  # fmt: skip
-            print(" ".join(command), file=sys.stderr, flush=True)
-            subprocess.run(command, cwd=recsys.REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+            if not (run_dir / "metrics.json").exists():
+                commands.append([sys.executable, "train.py", f"experiment=loss_{name}_best", f"seed={seed}",
+                                 f"hydra.run.dir={run_dir}", "logger=none", "trainer.enable_progress_bar=false"])  # fmt: skip
+    started: list[subprocess.Popen] = []
+    for command in commands:
+        while sum(p.poll() is None for p in started) >= parallel:
+            time.sleep(1)
+        print(" ".join(command[1:]), file=sys.stderr, flush=True)
+        started.append(subprocess.Popen(command, cwd=recsys.REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    failed = [p.args for p in started if p.wait() != 0]
+    if failed:
+        raise SystemExit(f"seed runs failed: {failed}")
 
 
 def _mean_std(values: list[float]) -> str:

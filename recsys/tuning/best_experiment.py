@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -38,7 +39,10 @@ def search_file_overrides(config_loader, sweep_config: DictConfig, arguments: li
     and compares it with the sweep's own config: group choices (``hydra.runtime.choices``) and
     plain values (unresolved, so interpolations such as run paths compare equal) that differ.
     """
-    base_arguments = [a for a in arguments if not a.lstrip("+").startswith("hparams_search=")]
+    parser = OverridesParser.create()
+    base_arguments = [  # search-space arguments (sweep syntax) are the trial's parameters, not settings
+        a for a in arguments if not a.lstrip("+").startswith("hparams_search=") and not parser.parse_override(a).is_sweep_override()
+    ]
     base = config_loader.load_configuration(config_name=sweep_config.hydra.job.config_name, overrides=base_arguments, run_mode=RunMode.RUN)
     overrides = []
     base_choices = base.hydra.runtime.choices
