@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,10 @@ class SearchResult:
     scores: np.ndarray
 
 
-class Retriever(Protocol):
-    """Top-K inner-product search over the item vectors of one model."""
+class Retriever(ABC):
+    """Top-K inner-product search over the item vectors of one model (``dim`` wide)."""
+
+    dim: int
 
     def search(
         self,
@@ -50,7 +52,23 @@ class Retriever(Protocol):
     ) -> SearchResult:
         """The ``k`` best items for each row of ``vectors`` (Q, D), leaving out ``exclude_ids[q]``
         for row q and anything outside ``filters``."""
-        ...
+        return self._search(check_query(vectors, k, self.dim, exclude_ids), k, exclude_ids, filters)
+
+    @abstractmethod
+    def _search(
+        self, queries: np.ndarray, k: int, exclude_ids: Sequence[Sequence[int]] | None, filters: SearchFilters | None
+    ) -> SearchResult:
+        """:meth:`search` on validated float32 queries."""
+
+
+def result_from_hits(hits: Sequence[Sequence[tuple[int, float]]], k: int) -> SearchResult:
+    """A :class:`SearchResult` from each query's (item, score) hits, best first, padded to ``k``."""
+    ids = np.full((len(hits), k), -1, dtype=np.int64)
+    scores = np.full((len(hits), k), -np.inf, dtype=np.float32)
+    for row, row_hits in enumerate(hits):
+        for col, (item, score) in enumerate(row_hits[:k]):
+            ids[row, col], scores[row, col] = item, score
+    return SearchResult(ids=ids, scores=scores)
 
 
 @dataclass(frozen=True)

@@ -11,30 +11,22 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from recsys.retrieval.base import ItemPayload, SearchFilters, SearchResult, check_query
+from recsys.retrieval.base import ItemPayload, Retriever, SearchFilters, SearchResult
 
 
-class ExactRetriever:
+class ExactRetriever(Retriever):
     """Exact inner-product search over ``item_vectors`` (n_items, D) restricted to the payload's catalogue."""
 
     def __init__(self, item_vectors: np.ndarray, payload: ItemPayload) -> None:
         self.payload = payload
         self.vectors = torch.from_numpy(np.ascontiguousarray(item_vectors[payload.item_idx], dtype=np.float32))
         self.position = {int(item): p for p, item in enumerate(payload.item_idx)}
+        self.dim = int(self.vectors.shape[1])
 
-    @property
-    def dim(self) -> int:
-        return int(self.vectors.shape[1])
-
-    def search(
-        self,
-        vectors: np.ndarray,
-        k: int,
-        exclude_ids: Sequence[Sequence[int]] | None = None,
-        filters: SearchFilters | None = None,
+    def _search(
+        self, queries: np.ndarray, k: int, exclude_ids: Sequence[Sequence[int]] | None, filters: SearchFilters | None
     ) -> SearchResult:
-        queries = torch.from_numpy(check_query(vectors, k, self.dim, exclude_ids))
-        scores = queries @ self.vectors.T
+        scores = torch.from_numpy(queries) @ self.vectors.T
         allowed = torch.from_numpy(self.payload.mask(filters))
         scores[:, ~allowed] = float("-inf")
         for row, excluded in enumerate(exclude_ids or []):

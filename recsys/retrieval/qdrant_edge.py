@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import qdrant_edge as qe
 
-from recsys.retrieval.base import ItemPayload, SearchFilters, SearchResult, check_query
+from recsys.retrieval.base import ItemPayload, Retriever, SearchFilters, SearchResult, result_from_hits
 from recsys.utils.staging import owned_name
 
 VECTOR = "item"
@@ -78,7 +78,7 @@ def edge_filter(exclude: Sequence[int] | None, filters: SearchFilters | None) ->
     return qe.Filter(must=must or None, must_not=must_not or None) if (must or must_not) else None
 
 
-class EdgeRetriever:
+class EdgeRetriever(Retriever):
     """Search an Edge shard built by :func:`build_edge_index` (HNSW, or brute force with ``exact``)."""
 
     def __init__(self, path: Path, dim: int, hnsw_ef: int = 128, exact: bool = False) -> None:
@@ -94,16 +94,10 @@ class EdgeRetriever:
     def close(self) -> None:
         self.shard.close()
 
-    def search(
-        self,
-        vectors: np.ndarray,
-        k: int,
-        exclude_ids: Sequence[Sequence[int]] | None = None,
-        filters: SearchFilters | None = None,
+    def _search(
+        self, queries: np.ndarray, k: int, exclude_ids: Sequence[Sequence[int]] | None, filters: SearchFilters | None
     ) -> SearchResult:
-        queries = check_query(vectors, k, self.dim, exclude_ids)
-        ids = np.full((len(queries), k), -1, dtype=np.int64)
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        hits = []
         for row, query in enumerate(queries):
             request = qe.QueryRequest(
                 query=qe.Query.Nearest(query.tolist(), using=VECTOR),
@@ -112,6 +106,5 @@ class EdgeRetriever:
                 with_payload=False,
                 params=self.params,
             )
-            for col, point in enumerate(self.shard.query(request)):
-                ids[row, col], scores[row, col] = int(point.id), point.score
-        return SearchResult(ids=ids, scores=scores)
+            hits.append([(int(point.id), point.score) for point in self.shard.query(request)])
+        return result_from_hits(hits, k)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from qdrant_client import QdrantClient, models
 
-from recsys.retrieval.base import ItemPayload, SearchFilters, SearchResult, check_query
+from recsys.retrieval.base import ItemPayload, Retriever, SearchFilters, SearchResult, result_from_hits
 
 BATCH = 1000
 
@@ -64,7 +64,7 @@ def server_filter(exclude: Sequence[int] | None, filters: SearchFilters | None) 
     return models.Filter(must=must or None, must_not=must_not or None) if (must or must_not) else None
 
 
-class QdrantServerRetriever:
+class QdrantServerRetriever(Retriever):
     """Search the collection behind ``alias`` on a Qdrant server."""
 
     def __init__(self, client: QdrantClient, alias: str, dim: int, hnsw_ef: int = 128, exact: bool = False) -> None:
@@ -73,14 +73,9 @@ class QdrantServerRetriever:
         self.client, self.alias, self.dim = client, alias, dim
         self.params = models.SearchParams(hnsw_ef=hnsw_ef, exact=exact)
 
-    def search(
-        self,
-        vectors: np.ndarray,
-        k: int,
-        exclude_ids: Sequence[Sequence[int]] | None = None,
-        filters: SearchFilters | None = None,
+    def _search(
+        self, queries: np.ndarray, k: int, exclude_ids: Sequence[Sequence[int]] | None, filters: SearchFilters | None
     ) -> SearchResult:
-        queries = check_query(vectors, k, self.dim, exclude_ids)
         requests = [
             models.QueryRequest(
                 query=query.tolist(),
@@ -91,9 +86,5 @@ class QdrantServerRetriever:
             )
             for row, query in enumerate(queries)
         ]
-        ids = np.full((len(queries), k), -1, dtype=np.int64)
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        for row, response in enumerate(self.client.query_batch_points(self.alias, requests=requests)):
-            for col, point in enumerate(response.points):
-                ids[row, col], scores[row, col] = int(point.id), point.score
-        return SearchResult(ids=ids, scores=scores)
+        responses = self.client.query_batch_points(self.alias, requests=requests)
+        return result_from_hits([[(int(p.id), p.score) for p in response.points] for response in responses], k)
