@@ -105,23 +105,29 @@ def test_sweep_writes_study_trials_best_experiment_reports_and_wandb(tmp_path: P
 def test_killed_sweep_resumes_the_same_study(tmp_path: Path, bundled_dataset, processed_root: Path) -> None:
     command = sweep_command(tmp_path, processed_root, "hydra.sweeper.n_trials=4")
     first = subprocess.Popen(command, cwd=recsys.REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    done = tmp_path / "sweep" / "trial_0001" / "metrics.json"
     deadline = time.time() + 600
-    while not done.exists() and time.time() < deadline and first.poll() is None:
+
+    def progress() -> dict[str, int]:
+        try:
+            return states(study(tmp_path))
+        except Exception:  # noqa: BLE001 - the study does not exist yet
+            return {}
+
+    while not (progress().get("COMPLETE") == 2 and progress().get("RUNNING") == 1) and time.time() < deadline and first.poll() is None:
         time.sleep(0.5)
-    assert done.exists(), "the first two trials did not finish"
+    assert progress().get("COMPLETE") == 2, "the first two trials did not finish"
     time.sleep(2)  # into the third trial
     first.send_signal(signal.SIGKILL)
     first.wait()
     before = states(study(tmp_path))
-    assert before.get("COMPLETE") == 2 and before.get("RUNNING", 0) <= 1
+    assert before == {"COMPLETE": 2, "RUNNING": 1}  # killed in the middle of the third trial
     finished_mtimes = {n: (tmp_path / "sweep" / f"trial_{n:04d}" / "metrics.json").stat().st_mtime for n in (0, 1)}
 
     run(command)  # the same command again
     s = study(tmp_path)
     after = states(s)
     assert after["COMPLETE"] == 4  # the budget covers both runs
-    assert after.get("FAIL", 0) == before.get("RUNNING", 0)  # the killed trial, failed ...
+    assert after.get("FAIL", 0) == 1  # the killed trial, failed ...
     for trial in s.trials:
         if trial.state == TrialState.FAIL:  # ... and run again with its parameters
             assert any(t.state == TrialState.COMPLETE and t.params == trial.params for t in s.trials if t.number > trial.number)
