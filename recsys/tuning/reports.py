@@ -36,8 +36,8 @@ def objective_names(study: optuna.Study, optimized_metric) -> list[str]:
     return [str(n) for n in names]
 
 
-def _format(value) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def _format(value, digits: str = ".4f") -> str:
+    return f"{value:{digits}}" if isinstance(value, float) else str(value)
 
 
 def trials_table(study: optuna.Study, names: list[str], trials: list[optuna.trial.FrozenTrial] | None = None) -> str:
@@ -53,7 +53,7 @@ def trials_table(study: optuna.Study, names: list[str], trials: list[optuna.tria
             str(trial.number),
             trial.state.name.lower(),
             *("-" if v is None else _format(v) for v in values),
-            *(_format(trial.params[p]) if p in trial.params else "-" for p in params),
+            *(_format(trial.params[p], ".4g") if p in trial.params else "-" for p in params),  # lr 1e-4 stays readable
             "-" if seconds is None else f"{seconds:.1f}",
         ]
         rows.append("| " + " | ".join(cells) + " |")
