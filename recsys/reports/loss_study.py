@@ -43,8 +43,15 @@ K = 10
 
 
 def load(sweeps: Path, name: str) -> optuna.Study | None:
+    """The study ``loss_<name>`` if it has a completed trial, else ``None`` (not run or just started)."""
     db = sweeps / f"loss_{name}" / "optuna.db"
-    return optuna.load_study(study_name=f"loss_{name}", storage=f"sqlite:///{db}") if db.exists() else None
+    if not db.exists():
+        return None
+    try:
+        study = optuna.load_study(study_name=f"loss_{name}", storage=f"sqlite:///{db}")
+    except KeyError:  # the database exists, the study not yet
+        return None
+    return study if any(t.state == TrialState.COMPLETE for t in study.trials) else None
 
 
 def trial_metrics(sweeps: Path, name: str, number: int) -> dict[str, Any]:
