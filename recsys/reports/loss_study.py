@@ -67,12 +67,12 @@ def seed_metrics(sweeps: Path, name: str, best: dict[str, Any], seed_root: Path)
     return runs
 
 
-def run_seeds(sweeps: Path, seed_root: Path, parallel: int = 2) -> None:
-    """Train each study's best experiment with the extra seeds, ``parallel`` runs at a time
-    (skips runs that finished before)."""
+def run_seeds(sweeps: Path, seed_root: Path, studies: tuple[str, ...] = STUDIES, parallel: int = 2) -> None:
+    """Train the best experiment of each of ``studies`` with the extra seeds, ``parallel`` runs at
+    a time (skips runs that finished before)."""
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
     commands = []
-    for name in STUDIES:
+    for name in studies:
         if load(sweeps, name) is None:
             continue
         for seed in EXTRA_SEEDS:
@@ -153,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-root", type=Path, default=recsys.REPO_ROOT / "outputs" / "loss_study_seeds")
     parser.add_argument("--out", type=Path, default=recsys.REPO_ROOT / "outputs" / "loss_study")
     parser.add_argument("--run-seeds", action="store_true", help="train the extra seeds of each best trial first")
+    parser.add_argument("--seed-studies", default=",".join(STUDIES), help=f"studies whose best trial gets the extra seeds (default: all of {','.join(STUDIES)})")
     args = parser.parse_args(argv)
+    studies = tuple(s for s in args.seed_studies.split(",") if s)
+    if unknown := set(studies) - set(STUDIES):
+        parser.error(f"--seed-studies: unknown {sorted(unknown)}; choose from {','.join(STUDIES)}")
     if args.run_seeds:
-        run_seeds(args.sweeps, args.seed_root)
+        run_seeds(args.sweeps, args.seed_root, studies)
     print(build(args.sweeps, args.seed_root, args.out))
     return 0
 
