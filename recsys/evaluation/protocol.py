@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from torch import Tensor
 
 from recsys.evaluation.topk import TorchSearch
+from recsys.utils.partials import plain_partial
 
 ArrayLike = np.ndarray | Tensor
 
@@ -85,6 +86,7 @@ class EvaluationProtocol:
             isinstance(self.relevance_threshold, bool) or not isinstance(self.relevance_threshold, (int, float))
         ):
             raise ValueError(f"eval.relevance_threshold must be a rating or null, got {self.relevance_threshold!r}")
+        object.__setattr__(self, "backend", plain_partial(self.backend))  # frozen dataclass; picklable for ddp_spawn
         if not callable(self.backend):
             raise ValueError(f"eval.backend must be a search class (eval=default: TorchSearch, eval=faiss: FaissSearch), got {self.backend!r}")
 

@@ -29,6 +29,7 @@ from recsys.evaluation.metrics import RankingReport
 from recsys.losses.outputs import TowerOutputs
 from recsys.training.build import build_loss, build_two_tower, load_split
 from recsys.utils.rng import get_rng_states, set_rng_states
+from recsys.utils.partials import plain_partial
 
 ConfigLike = DictConfig | dict[str, Any] | None
 
@@ -88,8 +89,8 @@ class TwoTowerModule(pl.LightningModule):
         self.split_data = split_data
         self.model = build_two_tower(_cfg(model), split_data)
         self.loss = build_loss(_cfg(loss), split_data, min_positive_rating)
-        self.optimizer_factory = instantiate(_cfg(optimizer))
-        self.scheduler_factory = instantiate(_cfg(scheduler)) if scheduler else None
+        self.optimizer_factory = plain_partial(instantiate(_cfg(optimizer)))  # picklable: ddp_spawn
+        self.scheduler_factory = plain_partial(instantiate(_cfg(scheduler))) if scheduler else None
         self.reranker = instantiate(_cfg(rerank)) if rerank else None
         self.monitor = monitor
         self.compile_step = bool(compile_step)
