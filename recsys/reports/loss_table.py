@@ -41,7 +41,6 @@ ROWS: dict[str, list[str]] = {
     "mf mse": ["model=mf", "loss=mse"],
     "mf bpr": ["model=mf", "loss=bpr"],
 }
-METRICS = METRIC_NAMES
 K = 10
 
 
@@ -65,12 +64,12 @@ def cells(run: Path) -> list[str]:
     metrics = json.loads((run / "metrics.json").read_text())
     seed = yaml.safe_load((run / "config.yaml").read_text()).get("seed")
     epoch = re.search(r"epoch(\d+)", Path(metrics.get("best_checkpoint") or "").name)
-    values = [f"{metrics[split][f'{name}@{K}']:.4f}" for split in ("val", "test") for name in METRICS]
+    values = [f"{metrics[split][f'{name}@{K}']:.4f}" for split in ("val", "test") for name in METRIC_NAMES]
     return [*values, str(int(epoch.group(1))) if epoch else "-", str(seed)]
 
 
 def table(runs: Path) -> str:
-    head = [f"{split} {name}@{K}" for split in ("val", "test") for name in METRICS]
+    head = [f"{split} {name}@{K}" for split in ("val", "test") for name in METRIC_NAMES]
     lines = ["| run | " + " | ".join(head) + " | best epoch | seed |", "|---|" + "---|" * (len(head) + 2)]
     commands = []
     for label, overrides in ROWS.items():

@@ -172,7 +172,7 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                 loader = self.hydra_context.config_loader
                 fixed = search_file_overrides(loader, self.config, arguments)
                 fixed += [f"{k}={v}" for k, v in fixed_params.items()] + list(fixed_overrides)
-                groups = set(self.hydra_context.config_loader.list_groups(""))
+                groups = set(loader.list_groups(""))
                 path = write_best_experiment(
                     Path(self.best_experiment), best, fixed, groups, study.study_name, str(self.config.get("optimized_metric"))
                 )

@@ -37,7 +37,7 @@ def sweep_group_and_name() -> tuple[str | None, str | None]:
     hydra = HydraConfig.get()
     if hydra.mode != RunMode.MULTIRUN:
         return None, None
-    study = (hydra.sweeper or {}).get("study_name") if hasattr(hydra, "sweeper") else None
+    study = (hydra.sweeper or {}).get("study_name")  # the Optuna sweepers name their study
     return str(study or os.path.basename(str(hydra.sweep.dir))), str(hydra.sweep.subdir)
 
 
