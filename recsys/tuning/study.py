@@ -10,6 +10,7 @@ and :func:`count_trials` does not count the killed attempt.
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 # heartbeats and retries are "experimental" in Optuna (since 2.9 / 3.0); their use here is deliberate
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -48,14 +50,24 @@ def open_storage(storage_url: str, heartbeat_interval: int, grace_period: int) -
     path = sqlite_path(storage_url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return RDBStorage(
-        url=storage_url,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-        # SQLite: wait for another sweep process's write lock instead of failing at once
-        engine_kwargs={"connect_args": {"timeout": 60}} if path is not None else None,
-    )
+    attempts = 5
+    for attempt in range(1, attempts + 1):
+        try:
+            return RDBStorage(
+                url=storage_url,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+                # SQLite: wait for another sweep process's write lock instead of failing at once
+                engine_kwargs={"connect_args": {"timeout": 60}} if path is not None else None,
+            )
+        except (SQLAlchemyError, RuntimeError):
+            # Two processes opening a new database at once race on creating its tables and its
+            # version row (one sees the other's tables without the row); the second look succeeds.
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)

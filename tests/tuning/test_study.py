@@ -61,3 +61,22 @@ def test_a_trial_failed_by_its_own_error_counts(tmp_path: Path) -> None:
     study.tell(study.ask(), state=TrialState.FAIL)
     counts = count_trials(study)
     assert (counts.failed, counts.finished, counts.waiting) == (1, 1, 0)
+
+
+def _open_new_study(url: str, barrier_time: float) -> int:
+    time.sleep(max(0.0, barrier_time - time.time()))  # all processes open the new file at once
+    storage = open_storage(url, 1, 2)
+    optuna.create_study(study_name="s", storage=storage, direction="maximize", load_if_exists=True)
+    return len(optuna.get_all_study_summaries(storage))
+
+
+def test_processes_opening_one_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """Sweep processes started together race on creating the tables and the version row."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path}/new/optuna.db"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(6) as pool:
+        start = time.time() + 3.0
+        counts = pool.starmap(_open_new_study, [(url, start)] * 6)
+    assert counts == [1] * 6  # every process opened the storage and sees the one study

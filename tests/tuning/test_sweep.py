@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -102,25 +103,38 @@ def test_sweep_writes_study_trials_best_experiment_reports_and_wandb(tmp_path: P
     assert json.loads((repro / "metrics.json").read_text())["val"]["ndcg@10"] == s.best_value
 
 
+def trial_states_read_only(db: Path) -> dict[str, int]:
+    """Trial counts by state, read from the SQLite file without creating or locking anything.
+
+    (``optuna.load_study`` would create the schema of a database that the sweep process is
+    creating at that moment, and race with it.)"""
+    if not db.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as connection:
+            rows = connection.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall()
+    except sqlite3.Error:  # the sweep has not created its tables yet
+        return {}
+    return {str(state): count for state, count in rows}
+
+
 def test_killed_sweep_resumes_the_same_study(tmp_path: Path, bundled_dataset, processed_root: Path) -> None:
     command = sweep_command(tmp_path, processed_root, "hydra.sweeper.n_trials=4")
-    first = subprocess.Popen(command, cwd=recsys.REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_log = tmp_path / "first_sweep.log"
+    with first_log.open("w") as log_file:
+        first = subprocess.Popen(command, cwd=recsys.REPO_ROOT, env=ENV, stdout=log_file, stderr=subprocess.STDOUT)
+    db = tmp_path / "sweep" / "optuna.db"
     deadline = time.time() + 600
-
-    def progress() -> dict[str, int]:
-        try:
-            return states(study(tmp_path))
-        except Exception:  # noqa: BLE001 - the study does not exist yet
-            return {}
-
-    while not (progress().get("COMPLETE") == 2 and progress().get("RUNNING") == 1) and time.time() < deadline and first.poll() is None:
+    progress = trial_states_read_only(db)
+    while not (progress.get("COMPLETE") == 2 and progress.get("RUNNING") == 1) and time.time() < deadline and first.poll() is None:
         time.sleep(0.5)
-    assert progress().get("COMPLETE") == 2, "the first two trials did not finish"
+        progress = trial_states_read_only(db)
+    assert progress.get("COMPLETE") == 2, f"the first two trials did not finish: {progress}\n{first_log.read_text()[-3000:]}"
     time.sleep(2)  # into the third trial
     first.send_signal(signal.SIGKILL)
     first.wait()
     before = states(study(tmp_path))
-    assert before == {"COMPLETE": 2, "RUNNING": 1}  # killed in the middle of the third trial
+    assert before == {"COMPLETE": 2, "RUNNING": 1}, first_log.read_text()[-3000:]  # killed in the middle of the third trial
     finished_mtimes = {n: (tmp_path / "sweep" / f"trial_{n:04d}" / "metrics.json").stat().st_mtime for n in (0, 1)}
 
     run(command)  # the same command again
