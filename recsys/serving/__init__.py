@@ -1,0 +1,1 @@
+"""The online side: serving bundle, caches and the BentoML service around them."""

@@ -1,0 +1,65 @@
+"""Build the service's :class:`Recommender` from ``conf/serve/serve.yaml`` and a bundle folder.
+
+The BentoML service (``service.py``) calls :func:`build_recommender` in a background thread;
+tests call it directly. Nothing here imports BentoML.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+import recsys
+from recsys.serving.bundle import ServingBundle
+from recsys.serving.foldin import FoldIn
+from recsys.serving.recommender import Recommender
+from recsys.utils.compose import compose_config
+
+SERVE_CONFIG_DIR = recsys.REPO_ROOT / "conf" / "serve"
+OVERRIDES_ENV = "RECSYS_SERVE"
+
+
+def serve_config(overrides: list[str] | None = None) -> DictConfig:
+    """``conf/serve/serve.yaml`` with ``overrides``, after those of the ``RECSYS_SERVE`` variable.
+
+    Invalid settings fail here, before any model is loaded.
+    """
+    env = shlex.split(os.environ.get(OVERRIDES_ENV, ""))
+    cfg = compose_config("serve", [*env, *(overrides or [])], config_dir=SERVE_CONFIG_DIR)
+    instantiate(cfg.tiers)  # validates
+    instantiate(cfg.limits)
+    FoldIn(**cfg.fold_in)
+    if int(cfg.max_body_bytes) < 1024:
+        raise ValueError(f"max_body_bytes={cfg.max_body_bytes} is too small for any request: use >= 1024")
+    return cfg
+
+
+def build_recommender(bundle_path: str | Path, cfg: DictConfig, cache: Any = None) -> Recommender:
+    """The recommender of the bundle at ``bundle_path`` under the settings ``cfg``.
+
+    Args:
+        cache: reuse this cache (a re-index keeps the service's cache: keys carry the model version).
+    """
+    from recsys.serving.explain import TemplateExplainer, explain_pairs
+    from recsys.serving.onboarding import OnboardingPicker
+
+    bundle = ServingBundle.load(bundle_path)
+    retriever = instantiate(cfg.retriever)(bundle)
+    cache = cache if cache is not None else instantiate(cfg.cache)
+    picker = OnboardingPicker(bundle.items[bundle.items["popularity"] > 0], n=int(cfg.onboarding.n))
+    explainer = explain_pairs(bundle, TemplateExplainer())
+    return Recommender(
+        bundle,
+        retriever,
+        cache,
+        tiers=instantiate(cfg.tiers),
+        fold_in=FoldIn(temperature=float(bundle.manifest.get("temperature", 0.1)), **cfg.fold_in),
+        limits=instantiate(cfg.limits),
+        explainer=explainer,
+        onboarding=picker.pick,
+    )

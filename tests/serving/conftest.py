@@ -1,0 +1,39 @@
+"""Fixtures of the serving tests: a real redis-server for the session."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers_redis import MISSING, running_redis
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a throw-away redis-server (free port, no persistence); fails when it is not installed."""
+    if shutil.which("redis-server") is None:
+        pytest.fail(MISSING, pytrace=False)
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, processed_root, bundled_dataset):
+    """A two-tower run (default model, 2 epochs) on the bundled data, trained once per session."""
+    from recsys.training.run import train
+    from tests.compose import compose_train
+
+    run_dir = tmp_path_factory.mktemp("served_run")
+    cfg = compose_train(run_dir, processed_root, ["trainer.max_epochs=2"])
+    train(cfg)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def serving_bundle_path(tmp_path_factory: pytest.TempPathFactory, trained_run):
+    """The serving bundle of ``trained_run`` (Edge index included), written without BentoML."""
+    from recsys.serving.bundle import write_bundle
+
+    return write_bundle(trained_run, tmp_path_factory.mktemp("bundle") / "recsys", version="testversion1")
