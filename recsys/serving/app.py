@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
+from hydra.utils import execution_whitelist, instantiate
 from omegaconf import DictConfig
 
 import recsys
@@ -31,8 +31,9 @@ def serve_config(overrides: list[str] | None = None) -> DictConfig:
     """
     env = shlex.split(os.environ.get(OVERRIDES_ENV, ""))
     cfg = compose_config("serve", [*env, *(overrides or [])], config_dir=SERVE_CONFIG_DIR)
-    instantiate(cfg.tiers)  # validates
-    instantiate(cfg.limits)
+    with execution_whitelist(list(recsys.TRUSTED_TARGETS)):
+        instantiate(cfg.tiers)  # validates
+        instantiate(cfg.limits)
     FoldIn(**cfg.fold_in)
     if int(cfg.max_body_bytes) < 1024:
         raise ValueError(f"max_body_bytes={cfg.max_body_bytes} is too small for any request: use >= 1024")
@@ -49,17 +50,19 @@ def build_recommender(bundle_path: str | Path, cfg: DictConfig, cache: Any = Non
     from recsys.serving.onboarding import OnboardingPicker
 
     bundle = ServingBundle.load(bundle_path)
-    retriever = instantiate(cfg.retriever)(bundle)
-    cache = cache if cache is not None else instantiate(cfg.cache)
+    with execution_whitelist(list(recsys.TRUSTED_TARGETS)):  # also in the service's loading thread
+        retriever = instantiate(cfg.retriever)(bundle)
+        cache = cache if cache is not None else instantiate(cfg.cache)
+        tiers, limits = instantiate(cfg.tiers), instantiate(cfg.limits)
     picker = OnboardingPicker(bundle.items[bundle.items["popularity"] > 0], n=int(cfg.onboarding.n))
     explainer = explain_pairs(bundle, TemplateExplainer())
     return Recommender(
         bundle,
         retriever,
         cache,
-        tiers=instantiate(cfg.tiers),
+        tiers=tiers,
         fold_in=FoldIn(temperature=float(bundle.manifest.get("temperature", 0.1)), **cfg.fold_in),
-        limits=instantiate(cfg.limits),
+        limits=limits,
         explainer=explainer,
         onboarding=picker.pick,
     )

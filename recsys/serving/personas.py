@@ -203,7 +203,7 @@ def describe(rule: PersonaRule, user_idx: int, stats: UserStats) -> Persona:
     stars = float(best["rating"].iloc[0])
     named = join_words(list(favourites))
     text = (
-        f"User {user_idx} has rated {n} movies, {mean:.1f} stars on average, {relation} the {pop:.1f} of all users. "
+        f"Has rated {n} movies, {mean:.1f} stars on average, {relation} the {pop:.1f} of all users. "
         + (f"{genres} {'are their most rated genres' if len(shares) > 1 else 'is their most rated genre'}. " if genres else "")
         + (f"They gave 5 stars to {named}." if stars == 5 else f"Their top rating, {stars:g} stars, went to {named}.")
     )

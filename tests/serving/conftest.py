@@ -37,3 +37,23 @@ def serving_bundle_path(tmp_path_factory: pytest.TempPathFactory, trained_run):
     from recsys.serving.bundle import write_bundle
 
     return write_bundle(trained_run, tmp_path_factory.mktemp("bundle") / "recsys", version="testversion1")
+
+
+@pytest.fixture(scope="session")
+def bentoml_home(tmp_path_factory: pytest.TempPathFactory, trained_run):
+    """A BentoML store holding ``trained_run`` packaged by ``recsys-package`` (the tag is in ``.tag``)."""
+    from tests.helpers_bentoml import package
+
+    home = tmp_path_factory.mktemp("bentoml_home")
+    (home / ".tag").write_text(package(trained_run, home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def service_url(bentoml_home, tmp_path_factory: pytest.TempPathFactory):
+    """A real ``bentoml serve`` of service.py on the packaged model (admin token ``test-token``)."""
+    from tests.helpers_bentoml import running_service
+
+    log = tmp_path_factory.mktemp("service") / "serve.log"
+    with running_service(bentoml_home, log, RECSYS_ADMIN_TOKEN="test-token") as url:
+        yield url
