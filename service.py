@@ -22,7 +22,7 @@ import bentoml
 from bentoml.exceptions import BentoMLException
 
 from recsys.serving.app import serve_config
-from recsys.serving.body_limit import BodyLimitMiddleware
+from recsys.serving.request_guard import RequestGuardMiddleware
 from recsys.serving.schemas import (
     AdminResult,
     Empty,
@@ -201,4 +201,4 @@ class Recommender:
         return AdminResult(ok=True, detail=f"removed {removed} cache entries", model_version=self._core().version)
 
 
-Recommender.add_asgi_middleware(BodyLimitMiddleware, max_bytes=int(SETTINGS.max_body_bytes))
+Recommender.add_asgi_middleware(RequestGuardMiddleware, max_bytes=int(SETTINGS.max_body_bytes))

@@ -117,6 +117,11 @@ def test_malformed_empty_and_oversized_bodies(service_url: str, content: bytes, 
     assert response.status_code == status and words in response.text, response.text
 
 
+def test_a_body_that_is_not_json_gets_415(service_url: str) -> None:
+    response = httpx.post(f"{service_url}/recommend", content=b'{"user_id": 1}', headers={"content-type": "multipart/form-data"}, timeout=30)
+    assert response.status_code == 415 and "application/json" in response.text
+
+
 def test_admin_actions_need_the_token(service_url: str) -> None:
     assert post(service_url, "/admin/flush_cache", {}).status_code == 401
     wrong = post(service_url, "/admin/flush_cache", {}, headers={"Authorization": "Bearer wrong"})

@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 import recsys
 from recsys.serving.explain import display_title
 
-CHROMIUM = Path("/usr/bin/chromium-nope")
+CHROMIUM = Path("/usr/bin/chromium")
 MISSING = (
     f"{CHROMIUM} is missing: the web page tests drive Debian's chromium with Playwright. "
     ".ci/run installs it (`apt-get install -y chromium`); on a dev machine run `sudo apt-get install -y chromium`."
@@ -31,7 +31,7 @@ SCREENSHOT = recsys.REPO_ROOT / "experiments" / "serving_ui.png"
 FIRST, MORE = [5.0, 4.5, 4.0, 5.0, 3.5], [4.0, 2.5, 5.0, 3.0, 4.5]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: checked before the served model is trained
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(MISSING, pytrace=False)

@@ -1,4 +1,6 @@
-"""An ASGI middleware that refuses request bodies above a size limit with 413, before parsing."""
+"""An ASGI middleware that refuses, before BentoML parses anything, request bodies above a size
+limit (413) and POST bodies that are not JSON (415: BentoML answers 500 to a multipart type
+without a boundary, found by schemathesis)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ class BodyTooLarge(Exception):
     pass
 
 
-class BodyLimitMiddleware:
-    """Refuse bodies larger than ``max_bytes``: by ``Content-Length`` at once, else while reading."""
+class RequestGuardMiddleware:
+    """Refuse bodies larger than ``max_bytes`` (by ``Content-Length`` at once, else while reading)
+    and POST requests whose ``Content-Type`` is set and is not ``application/json``."""
 
     def __init__(self, app: Any, max_bytes: int = 65536) -> None:
         if max_bytes < 1:
@@ -24,6 +27,10 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if scope.get("method") == "POST" and media_type and media_type != b"application/json":
+            await self._refuse(send, 415, f"Content-Type {media_type.decode(errors='replace')!r} is not supported: send a JSON body with Content-Type: application/json")
+            return
         length = headers.get(b"content-length")
         if length is not None:
             try:
