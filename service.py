@@ -26,6 +26,7 @@ from recsys.serving.request_guard import RequestGuardMiddleware
 from recsys.serving.schemas import (
     AdminResult,
     Empty,
+    GenreList,
     Movie,
     OnboardingList,
     OnboardingRequest,
@@ -50,7 +51,7 @@ def _error(status: int, message: str) -> BentoMLException:
 
 
 @bentoml.asgi_app(web_app(), path="/ui")
-@bentoml.service(name="recsys", traffic={"timeout": 30}, workers=1)
+@bentoml.service(name="recsys-service", traffic={"timeout": 30}, workers=int(SETTINGS.workers))
 class Recommender:
     """Movie recommendations from a packaged two-tower model (see the module docstring)."""
 
@@ -155,6 +156,11 @@ class Recommender:
         """Demo personas: real users chosen by genre profile and rating style (use their user_id with /recommend)."""
         self._core()
         return PersonaList(personas=self.personas)
+
+    @bentoml.api(route="/genres")
+    def genres(self, request: Empty, /) -> GenreList:
+        """The genres the filters accept."""
+        return GenreList(genres=self._core().genres)
 
     # ---- admin -------------------------------------------------------------------------------
     def _refusal(self, ctx: bentoml.Context) -> AdminResult | None:

@@ -29,6 +29,7 @@ policy blends. Writes ``cold_start.{md,png,json}`` into ``--out``.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import sys
@@ -59,7 +60,8 @@ NAME = "cold_start"
 METRIC = "ndcg@10"
 OUTPUT_ROOT = recsys.REPO_ROOT / "outputs" / NAME
 DEFAULT_NS = "0,1,3,5,10,15,20,50,all"
-DEFAULT_WEIGHTS = "0.25,0.5,0.75"
+DEFAULT_WEIGHTS = "0.25,0.5,0.75,0.9"
+DEFAULT_POPULARITY_WEIGHTS = "1,0.5,0.25,0.1,0.05"
 
 N = int | str  # a number of ratings, or ALL
 # (recommender, profile vector (D,) or None, ratings in the profile, excluded item indices, k) -> top k
@@ -134,7 +136,12 @@ def blend(weight: float) -> Ranker:
 
 
 def served(policy: TierPolicy) -> Ranker:
-    """What ``Recommender.profile_search`` serves under ``policy`` (exclusions: the offline ones)."""
+    """What ``Recommender.profile_search`` serves under ``policy`` (exclusions: the offline ones).
+
+    The blend runs on a shallow copy of the recommender holding ``policy`` (its popularity_weight
+    and candidates), so the service's own ``_blend`` scores it.
+    """
+    views: dict[int, Any] = {}
 
     def rank(rec: Any, vector: np.ndarray | None, n: int, exclude: np.ndarray, k: int) -> SearchResult:
         tier = policy.tier(n)
@@ -142,8 +149,10 @@ def served(policy: TierPolicy) -> Ranker:
             return popular(rec, None, n, exclude, k)
         if tier == PERSONAL:
             return rec._search(vector, k, exclude, None)
-        assert tier == BLEND
-        return rec._blend(vector, policy.weight(n), k, exclude, None)
+        if id(rec) not in views:
+            views[id(rec)] = copy.copy(rec)
+            views[id(rec)].tiers = policy
+        return views[id(rec)]._blend(vector, policy.weight(n), k, exclude, None)
 
     return rank
 
@@ -238,10 +247,13 @@ def measure(rec: Any, task: FullRankingTask, data: SplitData, pop: Population, n
             curves[name][label] = score(rec, task, data, pop, ranker, vec, has, n_ratings)
     everyone, zeros = np.ones(len(pop.users), bool), np.zeros(len(pop.users))
     trained = score(rec, task, data, pop, personal, rec.bundle.user_vectors[pop.users], everyone, zeros)
+    trained_blends = {f"trained, blend w={w:g}": score(rec, task, data, pop, blend(w), rec.bundle.user_vectors[pop.users], everyone, zeros)
+                      for w in weights}  # fmt: skip
     train_only = fold_in(rec, pop.profiles(10**9), progress, "fold-in all train")
     curves_train_only = score(rec, task, data, pop, personal, *train_only[:2], zeros)
-    return {"curves": curves, "trained": trained, "personal_train_only": curves_train_only, "vectors": vectors,
-            "fold_in_seconds": timings, "sizes": sizes, "blend_names": list(rankers)[:-1], "served_name": list(rankers)[-1]}  # fmt: skip
+    return {"curves": curves, "trained": trained, "trained_blends": trained_blends, "personal_train_only": curves_train_only,
+            "vectors": vectors, "fold_in_seconds": timings, "sizes": sizes, "blend_names": list(rankers)[:-1],
+            "served_name": list(rankers)[-1]}  # fmt: skip
 
 
 def paired_se(a: np.ndarray, b: np.ndarray) -> float:
@@ -293,6 +305,33 @@ def choose_thresholds(curves: dict[str, dict[str, Scored]], ns: Sequence[N], ble
     }
 
 
+def tune_popularity_weight(rec: Any, task: FullRankingTask, data: SplitData, pop: Population, vectors: dict[str, tuple],
+                           policy: TierPolicy, weights: Sequence[float]) -> dict[str, Any]:  # fmt: skip
+    """The served curve of ``policy`` at each popularity weight (and the policy's own).
+
+    The policy's blend weight is linear, ``w = n / personal_from``; scaling popularity by ``p`` ranks
+    as the effective weight ``n / (n + (personal_from - n) p)`` would with ``p = 1``, so ``p`` shapes the
+    schedule. The best ``p`` has the highest mean NDCG@10 over the measured ns the policy blends.
+
+    Args:
+        vectors: label -> (vectors (U, D), has (U,), n_ratings (U,)) of :func:`measure`.
+
+    Returns:
+        ``best``, ``blend_ns`` (labels averaged), ``mean`` and ``ndcg`` (label -> value) per weight, ``curves``.
+    """
+    labels = list(vectors)
+    blend_ns = [label for label in labels if label != ALL and policy.tier(int(label)) == BLEND]
+    out: dict[str, Any] = {"blend_ns": blend_ns, "mean": {}, "ndcg": {}, "curves": {}}
+    for weight in sorted({*weights, policy.popularity_weight}, reverse=True):
+        candidate = dataclasses.replace(policy, popularity_weight=float(weight))
+        curve = {label: score(rec, task, data, pop, served(candidate), *vectors[label]) for label in labels}
+        out["curves"][weight] = curve
+        out["ndcg"][weight] = {label: curve[label].overall[METRIC] for label in labels}
+        out["mean"][weight] = float(np.mean([out["ndcg"][weight][label] for label in blend_ns])) if blend_ns else float("nan")
+    out["best"] = max(out["mean"], key=lambda w: (np.nan_to_num(out["mean"][w], nan=-1.0), w == policy.popularity_weight))
+    return out
+
+
 # ---- the command --------------------------------------------------------------------------------
 def parse_ns(text: str) -> list[N]:
     """``"0,1,3,all"`` -> ``[0, 1, 3, "all"]``: distinct numbers >= 0 in increasing order, ``all`` last."""
@@ -328,6 +367,17 @@ def parse_weights(text: str) -> list[float]:
     return sorted(set(weights))
 
 
+def parse_popularity_weights(text: str) -> list[float]:
+    """``"1,0.5"`` -> popularity weights, each >= 0."""
+    try:
+        weights = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        weights = []
+    if not weights or any(not w >= 0 for w in weights):
+        raise argparse.ArgumentTypeError(f"{text!r}: give popularity weights >= 0, e.g. {DEFAULT_POPULARITY_WEIGHTS}")
+    return sorted(set(weights))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="recsys-cold-start", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="a run directory of train.py with exported embeddings")
@@ -336,6 +386,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", type=parse_weights, default=parse_weights(DEFAULT_WEIGHTS),
                         help=f"fixed personal weights of the blend, besides the policy's n/personal_from "
                              f"(default: {DEFAULT_WEIGHTS})")  # fmt: skip
+    parser.add_argument("--popularity-weights", type=parse_popularity_weights, default=parse_popularity_weights(DEFAULT_POPULARITY_WEIGHTS),
+                        help="popularity_weight values tried for the chosen thresholds (with serve.yaml's own; "
+                             f"default: {DEFAULT_POPULARITY_WEIGHTS})")  # fmt: skip
     parser.add_argument("--max-users", type=int, default=None, help="measure only the first N evaluated test users")
     args = parser.parse_args(argv)
     if args.max_users is not None and args.max_users < 1:
@@ -389,8 +442,14 @@ def run(args: argparse.Namespace, progress: bool | None = None) -> dict[str, Any
         curves = m["curves"]
         thresholds = choose_thresholds(curves, args.ns, m["blend_names"], (m["served_name"], rec.tiers))
         chosen = dataclasses.replace(rec.tiers, blend_from=thresholds["blend_from"], personal_from=thresholds["personal_from"])
-        chosen_name = f"served (chosen: blend_from={chosen.blend_from}, personal_from={chosen.personal_from})"
-        curves[chosen_name] = {label: score(rec, task, data, pop, served(chosen), *m["vectors"][label]) for label in map(str, args.ns)}
+        sweep = tune_popularity_weight(rec, task, data, pop, m["vectors"], chosen, args.popularity_weights)
+        chosen = dataclasses.replace(chosen, popularity_weight=sweep["best"])
+        chosen_name = (f"served (chosen: blend_from={chosen.blend_from}, personal_from={chosen.personal_from}, "
+                       f"popularity_weight={chosen.popularity_weight:g})")  # fmt: skip
+        curves[chosen_name] = sweep.pop("curves")[sweep["best"]]
+        current = curves[m["served_name"]]
+        versus = {label: {"diff": c.overall[METRIC] - current[label].overall[METRIC],
+                          "paired_se": paired_se(c.per_user, current[label].per_user)} for label, c in curves[chosen_name].items()}  # fmt: skip
         offline = offline_reference(task, data, pop, rec.bundle)
     trained = m["trained"].overall
     metrics_json = json.loads((args.run / "metrics.json").read_text()).get("test", {})
@@ -408,7 +467,8 @@ def run(args: argparse.Namespace, progress: bool | None = None) -> dict[str, Any
             "paired_se": paired_se(at_all.per_user, m["trained"].per_user), "bar": 0.9,
             "personal_train_only": m["personal_train_only"].overall[METRIC],
             "ratio_train_only": m["personal_train_only"].overall[METRIC] / trained[METRIC]},
-        "thresholds": thresholds,
+        "thresholds": thresholds, "popularity_weight_sweep": sweep, "chosen_tiers": dataclasses.asdict(chosen),
+        "chosen_vs_served": versus, "trained_blends": {name: s.overall for name, s in m["trained_blends"].items()},
         "fold_in": {**{label: _timing(s) for label, s in m["fold_in_seconds"].items()},
                     "every n": _timing([x for s in m["fold_in_seconds"].values() for x in s])},
         "machine": describe(), "machine_summary": summary(), "loadavg_before": load_before,
@@ -454,10 +514,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def _table(results: dict[str, Any], metric: str) -> list[str]:
     names = list(results["curves"])
-    lines = ["| n | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+    lines = ["| n | ratings given (mean) | " + " | ".join(names) + " |", "|---:|---:|" + "---:|" * len(names)]
     for label in results["ns"]:
         cells = [f"{c[label][metric]:.4f}" if label in c else "-" for c in results["curves"].values()]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | {results['profile_sizes'][label]['mean_ratings']:.1f} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -497,6 +557,10 @@ def markdown(results: dict[str, Any]) -> str:
             f"(paired SE of the difference {r['paired_se']:.4f}); it {verdict} the 90% bar. From train ratings only "
             f"(what the embedding was fitted on): {r['personal_train_only']:.4f} = {r['ratio_train_only']:.1%}.",
         ]
+    blends = results.get("trained_blends", {})
+    if blends:
+        lines.append("- The trained embedding through the blend (popularity mixed in, as a profile's vector would be): "
+                     + ", ".join(f"{name.split(', ')[1]}: {v[METRIC]:.4f}" for name, v in blends.items()) + ".")  # fmt: skip
     bp, pb = t["blend_vs_popular"], t["personal_vs_blend"]
     lines += [
         "", "## Thresholds", "",
@@ -508,6 +572,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"- **personal_from = {t['personal_from']}**: {_decision(pb)}",
         *[f"- note: {note}" for note in t["notes"]],
         f"- Best blend per n: {', '.join(f'{k}: {v}' for k, v in t['best_blend'].items())}.", "",
+        *_sweep_section(results),
         "## Fold-in time per user", "",
         "| n | fold-ins | mean ms | p95 ms |", "|---:|---:|---:|---:|",
         *[f"| {k} | {v['count']} | {v['mean_ms']:.1f} | {v['p95_ms']:.1f} |" for k, v in results["fold_in"].items()],
@@ -517,6 +582,36 @@ def markdown(results: dict[str, Any]) -> str:
         f"after {', '.join(f'{x:.2f}' for x in results['machine']['loadavg'])}.", "",
     ]
     return "\n".join(lines)
+
+
+def _sweep_section(results: dict[str, Any]) -> list[str]:
+    """The popularity_weight sweep of the chosen thresholds and the policies compared over every n."""
+    sweep, chosen, measured = results["popularity_weight_sweep"], results["chosen_tiers"], results["tiers_measured"]
+    labels, best = sweep["blend_ns"], float(sweep["best"])
+    p_from = chosen["personal_from"]
+    lines = [
+        "## popularity_weight for the chosen thresholds", "",
+        f"The blend weight is linear, w = n / personal_from; a popularity_weight p ranks as the effective weight "
+        f"n / (n + (personal_from - n) p) with p = 1 would, so p shapes the schedule. NDCG@10 of the served policy "
+        f"(blend_from={chosen['blend_from']}, personal_from={p_from}) by p, mean over the ns it blends "
+        f"({', '.join(labels) or 'none'}):", "",
+        "| popularity_weight | " + " | ".join(f"n={x}" for x in labels) + " | mean |", "|---:|" + "---:|" * (len(labels) + 1),
+    ]  # fmt: skip
+    for weight, row in sweep["ndcg"].items():
+        mark = " **(chosen)**" if float(weight) == best else ""
+        lines.append(f"| {float(weight):g}{mark} | " + " | ".join(f"{row[x]:.4f}" for x in labels) + f" | {sweep['mean'][weight]:.4f} |")
+    effective = ", ".join(f"{x}: {int(x) / (int(x) + (p_from - int(x)) * best):.2f}" for x in labels)
+    lines += ["", f"Effective personal weight of the chosen policy by n: {effective or '-'}.", ""]
+    numeric = [x for x in results["ns"] if x != "0"]
+    for name in (results["served_name"], results["chosen_name"]):
+        mean = np.mean([results["curves"][name][x][METRIC] for x in numeric])
+        lines.append(f"- {name}: mean NDCG@10 over n = {', '.join(numeric)}: {mean:.4f}")
+    versus = results["chosen_vs_served"]
+    lines += ["", "Chosen minus serve.yaml's policy, NDCG@10 by n (paired SE):", "",
+              "| n | " + " | ".join(numeric) + " |", "|---|" + "---:|" * len(numeric),
+              "| difference | " + " | ".join(f"{versus[x]['diff']:+.4f} ({versus[x]['paired_se']:.4f})" for x in numeric)
+              + " |"]  # fmt: skip
+    return [*lines, ""]
 
 
 def _decision(d: dict[str, Any]) -> str:

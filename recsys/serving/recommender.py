@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from recsys.retrieval.base import Retriever, SearchFilters
 from recsys.serving.bundle import ServingBundle
 from recsys.serving.cache import Cache, cache_key
+from recsys.serving.explain import display_title
 from recsys.serving.foldin import FoldIn
 from recsys.retrieval.base import SearchResult
 from recsys.serving.tiers import BLEND, PERSONAL, POPULAR, TierPolicy, popularity_coordinate
@@ -79,8 +80,8 @@ class Recommendations:
     model_version: str
     n_ratings: int | None = None
     profile_id: str | None = None
+    ratings_until_personal: int | None = None
     cached: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,6 +127,7 @@ class Recommender:
         self.catalog_position = {int(i): p for p, i in enumerate(self.catalog)}
         self.catalog_vectors = np.ascontiguousarray(bundle.item_vectors[self.catalog])
         self.payload = bundle.payload()
+        self.genres = sorted({g for genres in self.payload.genres for g in genres})
         popularity = bundle.items.loc[self.catalog, "popularity"].to_numpy()
         self.popularity_coordinate = popularity_coordinate(popularity)  # (C,), catalogue order
         self.popular_order = np.lexsort((self.catalog, -popularity))  # most rated first, ties: lower index
@@ -177,10 +179,18 @@ class Recommender:
             out[self.item_index(movie_id)] = rating
         return list(out.items())
 
+    def check_filters(self, filters: SearchFilters | None) -> SearchFilters | None:
+        if filters is not None and filters.genres is not None:
+            unknown = sorted(set(filters.genres) - set(self.genres))
+            if unknown:
+                raise ServingError(f"unknown genres {unknown}: use any of {self.genres}")
+        return filters
+
     # ---- known users -----------------------------------------------------------------------------
     def for_user(self, user_id: int, k: int = 10, filters: SearchFilters | None = None, explain: bool = False) -> Recommendations:
         """Top-k for a user of the data set: their trained vector, everything they rated excluded."""
         k = self.check_k(k)
+        filters = self.check_filters(filters)
         user = self.user_index(user_id)
         key = cache_key("user", self.version, user_id, k, _filters_key(filters), int(explain))
         hit = self.cache.get(key)
@@ -199,6 +209,7 @@ class Recommender:
     def similar(self, movie_id: int, k: int = 10, filters: SearchFilters | None = None) -> Recommendations:
         """Movies nearest to a movie in the model's space (the movie itself excluded)."""
         k = self.check_k(k)
+        filters = self.check_filters(filters)
         item = self.item_index(movie_id)
         key = cache_key("similar", self.version, movie_id, k, _filters_key(filters))
         hit = self.cache.get(key)
@@ -224,6 +235,7 @@ class Recommender:
     ) -> Recommendations:
         """A temporary profile from onboarding ratings (any number, even none) and its recommendations."""
         k = self.check_k(k)
+        filters = self.check_filters(filters)
         pairs = self.check_ratings(ratings)
         profile_id = secrets.token_urlsafe(16)
         self._save_profile(profile_id, pairs)
@@ -234,6 +246,7 @@ class Recommender:
     ) -> Recommendations:
         """Add ratings to a profile (a movie rated again takes the new rating) and recommend again."""
         k = self.check_k(k)
+        filters = self.check_filters(filters)
         new = self.check_ratings(ratings)
         with self._lock:
             merged = dict(self._load_profile(profile_id))
@@ -248,6 +261,7 @@ class Recommender:
 
     def for_profile(self, profile_id: str, k: int = 10, filters: SearchFilters | None = None, explain: bool = False) -> Recommendations:
         k = self.check_k(k)
+        filters = self.check_filters(filters)
         return self._profile_recommendations(profile_id, self._load_profile(profile_id), k, filters, explain)
 
     def profile_vector(self, pairs: Sequence[tuple[int, float]]) -> np.ndarray:
@@ -277,6 +291,7 @@ class Recommender:
             model_version=self.version,
             n_ratings=len(pairs),
             profile_id=profile_id,
+            ratings_until_personal=max(0, self.tiers.personal_from - len(pairs)),
         )
 
     def _popular(self, k: int, exclude: np.ndarray, filters: SearchFilters | None) -> SearchResult:
@@ -338,7 +353,7 @@ class Recommender:
         year = row["year"]
         return Recommendation(
             movie_id=int(row["movieId"]),
-            title=str(row["title"]),
+            title=display_title(str(row["title"])),
             genres=[str(g) for g in row["genres"]],
             year=int(year) if year == year and year is not None else None,
             score=float(score),

@@ -90,6 +90,7 @@ class RecommendationList(BaseModel):
     model_version: str
     n_ratings: int | None = None
     profile_id: str | None = None
+    ratings_until_personal: int | None = Field(default=None, description="profiles: how many more ratings until fully personal")
     cached: bool = False
 
 
@@ -111,6 +112,10 @@ class PersonaOut(BaseModel):
 
 class PersonaList(BaseModel):
     personas: list[PersonaOut]
+
+
+class GenreList(BaseModel):
+    genres: list[str]
 
 
 class AdminResult(BaseModel):

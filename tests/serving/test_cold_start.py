@@ -69,7 +69,7 @@ def test_popular_equals_every_blend_at_n0_and_personal_is_undefined_there(measur
     _, results, _ = measured
     curves = results["curves"]
     blends = [name for name in curves if name.startswith(("blend", "served"))]
-    assert len(blends) == 5  # three fixed weights, the policy, the chosen policy
+    assert len(blends) == len(results["weights"]) + 2  # the fixed weights, serve.yaml's policy, the chosen policy
     for name in blends:
         assert curves[name]["0"] == curves["popular"]["0"], name
     assert "0" not in curves["personal"] and set(curves["personal"]) == {"1", "5", "all"}
@@ -91,12 +91,17 @@ def test_thresholds_and_timings_are_reported(measured) -> None:
     assert 1 <= t["blend_from"] <= t["personal_from"] and {t["blend_from"], t["personal_from"]} <= {1, 5}
     assert results["fold_in"]["1"]["count"] == MAX_USERS and results["fold_in"]["1"]["p95_ms"] > 0
     assert f"**blend_from = {t['blend_from']}**" in (out / "cold_start.md").read_text()
+    chosen, sweep = results["chosen_tiers"], results["popularity_weight_sweep"]
+    assert (chosen["blend_from"], chosen["personal_from"]) == (t["blend_from"], t["personal_from"])
+    assert chosen["popularity_weight"] == sweep["best"] and sweep["mean"][str(sweep["best"])] == max(sweep["mean"].values())
+    assert results["curves"][results["chosen_name"]]["1"]["ndcg@10"] == sweep["ndcg"][str(sweep["best"])]["1"]
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["--ns", "3,-1"], "-1 ratings is not possible"), (["--ns", "5,1"], "increasing order"),
-     (["--weights", "1.5"], "strictly between 0 and 1"), (["--max-users", "0"], "--max-users 0")],
+     (["--weights", "1.5"], "strictly between 0 and 1"), (["--popularity-weights", "-1"], "popularity weights >= 0"),
+     (["--max-users", "0"], "--max-users 0")],
 )  # fmt: skip
 def test_bad_arguments_exit_2_with_a_message(argv, message, trained_run: Path, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -22,4 +22,7 @@ def test_schemathesis_finds_no_server_error_and_no_hang(service_url: str, tmp_pa
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-5000:]
-    assert " passed" in result.stdout and "13/13" in result.stdout  # every operation was exercised
+    import httpx
+
+    operations = sum(len(methods) for methods in httpx.get(f"{service_url}/docs.json").json()["paths"].values())
+    assert f"Tested: {operations}" in result.stdout, result.stdout[-3000:]  # every operation was exercised

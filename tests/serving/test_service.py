@@ -83,6 +83,7 @@ BAD_INPUT = [
     ("/recommend", {}, 400, "Field required"),
     ("/recommend", {"user_id": 1, "year_min": 2000, "year_max": 1990}, 400, "year_min"),
     ("/recommend", {"user_id": 1, "colour": "red"}, 400, "colour"),
+    ("/recommend", {"user_id": 1, "genres": ["Nope"]}, 400, "unknown genres ['Nope']: use any of"),
     ("/similar", {"movie_id": 10**8}, 404, "unknown movie_id"),
     ("/profile", {"ratings": [{"movie_id": 1, "rating": 5.5}]}, 400, "less than or equal to 5"),
     ("/profile", {"ratings": [{"movie_id": 1, "rating": 0}]}, 400, "greater than or equal to 0.5"),
@@ -147,6 +148,7 @@ def test_readyz_fails_until_the_index_is_loaded(bentoml_home: Path, tmp_path: Pa
         assert post(url, "/recommend", {"user_id": 1}).status_code == 503
 
 
+@pytest.mark.slow  # trains and packages a second model (about 100 s here)
 def test_reindex_under_load_fails_no_request_and_mixes_no_results(
     bentoml_home: Path, trained_run: Path, tmp_path: Path, processed_root: Path
 ) -> None:
