@@ -19,7 +19,6 @@ higher one varies the set more from session to session at a small cost in spread
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -76,6 +75,11 @@ class OnboardingPicker:
         self.genres: list[frozenset[str]] = [frozenset(g) for g in top["genres"]]
         years = top["year"].to_numpy(dtype=float)
         self.decades: list[int | None] = [None if np.isnan(y) else int(y // 10 * 10) for y in years]
+        # one-hot matrices, so that a greedy step's gains are two matrix-vector products
+        genre_names = sorted({g for gs in self.genres for g in gs})
+        decade_names = sorted({d for d in self.decades if d is not None})
+        self._genre_matrix = np.array([[g in gs for g in genre_names] for gs in self.genres], dtype=np.float64).reshape(len(self.pool), -1)
+        self._decade_matrix = np.array([[d == e for e in decade_names] for d in self.decades], dtype=np.float64).reshape(len(self.pool), -1)
 
     def pick(self, session_seed: int | str) -> list[int]:
         """The movies to show in one session, in display order.
@@ -88,8 +92,8 @@ class OnboardingPicker:
             ``n`` distinct item_idx from the popular pool, shuffled.
         """
         rng = np.random.default_rng(seed_from(session_seed))
-        genre_counts: Counter[str] = Counter()
-        decade_counts: Counter[int] = Counter()
+        genre_counts = np.zeros(self._genre_matrix.shape[1])
+        decade_counts = np.zeros(self._decade_matrix.shape[1])
         available = np.ones(len(self.pool), dtype=bool)
         picked: list[int] = []
         for _ in range(self.n):
@@ -98,17 +102,15 @@ class OnboardingPicker:
             best = int(np.argmax(noisy))
             available[best] = False
             picked.append(best)
-            genre_counts.update(self.genres[best])
-            if self.decades[best] is not None:
-                decade_counts[self.decades[best]] += 1
+            genre_counts += self._genre_matrix[best]
+            decade_counts += self._decade_matrix[best]
         order = rng.permutation(len(picked))
         return [int(self.pool[picked[i]]) for i in order]
 
-    def _gains(self, genre_counts: Counter[str], decade_counts: Counter[int]) -> np.ndarray:
-        """(pool,) diminishing-returns gain of adding each pool movie to the current picks."""
-        genre_gain = np.array([sum(1.0 / (1 + genre_counts[g]) for g in gs) for gs in self.genres])
-        era_gain = np.array([0.0 if d is None else self.era_weight / (1 + decade_counts[d]) for d in self.decades])
-        return genre_gain + era_gain
+    def _gains(self, genre_counts: np.ndarray, decade_counts: np.ndarray) -> np.ndarray:
+        """(pool,) diminishing-returns gain of adding each pool movie to the current picks: each of
+        its genres is worth ``1 / (1 + times shown)``, its decade ``era_weight / (1 + times shown)``."""
+        return self._genre_matrix @ (1.0 / (1.0 + genre_counts)) + self.era_weight * (self._decade_matrix @ (1.0 / (1.0 + decade_counts)))
 
 
 def seed_from(session_seed: int | str) -> int:
