@@ -487,7 +487,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     labels, curves = results["ns"], results["curves"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 6))
     for ax, metric in zip(axes, (METRIC, "recall@10")):
         for name, curve in curves.items():
             xs = [i for i, label in enumerate(labels) if label in curve]
@@ -505,9 +505,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
         for key in ("blend_from", "personal_from"):
             if str(t[key]) in labels:
                 ax.axvline(labels.index(str(t[key])), color="tab:red", alpha=0.25, lw=6)
-    axes[0].legend(fontsize=7, loc="lower right")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"Cold start: {results['n_users']} test users; shaded: chosen blend_from / personal_from")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)
 
@@ -567,7 +568,9 @@ def markdown(results: dict[str, Any]) -> str:
         "Rule: `blend_from` = the smallest measured n >= 1 where the blend (the best blend weight measured at that n: the "
         "fixed weights, and serve.yaml's n/personal_from where that policy blends) "
         "beats popular; `personal_from` = the smallest measured n >= blend_from where personal >= that blend. "
-        "Thresholds lie on measured ns, so the true crossing lies between the previous measured n and the chosen one.", "",
+        "Thresholds lie on measured ns, so the true crossing lies between the previous measured n and the chosen one. "
+        "`served (...)` is the policy serve.yaml held when this was measured; `served (chosen ...)` the one chosen here. "
+        "Thresholds and popularity_weight are chosen on the same test users they are reported on.", "",
         f"- **blend_from = {t['blend_from']}**: {_decision(bp)}",
         f"- **personal_from = {t['personal_from']}**: {_decision(pb)}",
         *[f"- note: {note}" for note in t["notes"]],
@@ -575,7 +578,7 @@ def markdown(results: dict[str, Any]) -> str:
         *_sweep_section(results),
         "## Fold-in time per user", "",
         "| n | fold-ins | mean ms | p95 ms |", "|---:|---:|---:|---:|",
-        *[f"| {k} | {v['count']} | {v['mean_ms']:.1f} | {v['p95_ms']:.1f} |" for k, v in results["fold_in"].items()],
+        *[f"| {k} | {v['count']} | {v['mean_ms']:.1f} | {v['p95_ms']:.1f} |" for k, v in results["fold_in"].items() if v["count"]],
         "", "(Profiles identical to one at a smaller n, users short of n ratings, are folded in once and not re-timed.)", "",
         "## Machine", "",
         f"{results['machine_summary']}; load average before the run {', '.join(f'{x:.2f}' for x in results['loadavg_before'])}, "
