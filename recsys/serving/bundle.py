@@ -3,7 +3,7 @@
 A bundle is written from a run directory by :func:`write_bundle` (``recsys-package`` puts it in
 the BentoML model store) and read by :meth:`ServingBundle.load`. Layout::
 
-    manifest.json       format, model, similarity, temperature, sizes, run_dir, metrics
+    manifest.json       format, kind, model, similarity, temperature, sizes, run_dir, metrics
     config.yaml         the run's resolved config
     metrics.json        the run's val/test metrics
     item_vectors.npy    (n_items, D) float32 retrieval vectors (score = inner product)
@@ -15,6 +15,15 @@ the BentoML model store) and read by :meth:`ServingBundle.load`. Layout::
 
 Known users are served from ``user_vectors`` with everything in ``history`` excluded, which is
 exactly the offline evaluation of the test split (train and val excluded).
+
+Two kinds of run are packaged, recorded as the manifest's ``kind``:
+
+* ``embedding``: a run with exported retrieval vectors (two-tower models, the history tower, seed
+  ensembles); D is the embedding size and a new user's vector is folded in.
+* ``item_item``: an EASE run (``model.npz``), whose score ``x_u @ B`` is written as an inner
+  product: ``item_vectors[j] = B[:, j]`` and ``user_vectors[u] = x_u``, the user's training row as
+  the model was fitted (binary, or the ratings). D = n_items, so there is no Edge index (serve with
+  the exact retriever); a new user's vector is their interaction row (:meth:`ServingBundle.interaction_row`).
 """
 
 from __future__ import annotations
@@ -27,13 +36,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
+from hydra.utils import execution_whitelist, get_class
+from omegaconf import DictConfig, OmegaConf
 
+import recsys
 from recsys.retrieval.base import ItemPayload
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 EDGE_INDEX = "index/edge"
+EMBEDDING, ITEM_ITEM = "embedding", "item_item"
+PACKAGED = "two-tower runs (incl. the history tower and seed ensembles) and EASE"
 
 
 class BundleError(ValueError):
@@ -73,6 +86,26 @@ class ServingBundle:
         return int(self.item_vectors.shape[1])
 
     @property
+    def kind(self) -> str:
+        """``embedding`` or ``item_item`` (bundles written before kinds existed are embeddings)."""
+        return str(self.manifest.get("kind", EMBEDDING))
+
+    def interaction_row(self, items: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """The (n_items,) float32 row ``x`` of an item-item model for a user who rated ``items``.
+
+        Built as the model's training rows are (1 per rated item when it was fitted binary, else
+        the rating), so ``x @ B`` (the inner products with ``item_vectors``) is the model's score.
+
+        Args:
+            items: (R,) item_idx; ratings: (R,) their ratings.
+        """
+        if self.kind != ITEM_ITEM:
+            raise BundleError(f"{self.path} holds {self.kind} vectors: only an item_item bundle has interaction rows")
+        row = np.zeros(self.dim, dtype=np.float32)
+        row[np.asarray(items, dtype=np.int64)] = 1.0 if self.manifest["binarize"] else np.asarray(ratings, dtype=np.float32)
+        return row
+
+    @property
     def catalog(self) -> np.ndarray:
         """Item indices with training ratings: the items that can be recommended."""
         return self.items.index[self.items["popularity"] > 0].to_numpy(dtype=np.int64)
@@ -110,10 +143,11 @@ def write_bundle(run_dir: str | Path, out_dir: str | Path, version: str, build_i
     """Write the serving bundle of a trained run into the (empty or new) folder ``out_dir``.
 
     Args:
-        run_dir: a run directory of ``train.py`` with exported embeddings (two-tower runs, their
-            seed ensembles, the history tower).
+        run_dir: a run directory of ``train.py``: with exported embeddings (two-tower runs, their
+            seed ensembles, the history tower) or an EASE ``model.npz``.
         version: the model version recorded in the manifest (the BentoML tag's version).
-        build_index: build and optimise the Qdrant Edge shard (HNSW) under ``index/edge``.
+        build_index: build and optimise the Qdrant Edge shard (HNSW) under ``index/edge``
+            (embedding bundles only: an item-item bundle's n_items-d vectors are searched exactly).
     """
     from recsys.retrieval.qdrant_edge import build_edge_index
     from recsys.training.build import load_split
@@ -122,56 +156,98 @@ def write_bundle(run_dir: str | Path, out_dir: str | Path, version: str, build_i
     config_path = run_dir / "config.yaml"
     if not config_path.exists():
         raise BundleError(f"{run_dir} is not a run directory (no config.yaml): pass run_dir=<a run of train.py>")
-    missing = [n for n in ("item_embeddings.npy", "user_embeddings.npy", "items.parquet", "metrics.json") if not (run_dir / n).exists()]
-    if missing:
-        raise BundleError(
-            f"{run_dir} lacks {', '.join(missing)}: only runs with exported embeddings can be served "
-            "(two-tower models; baselines such as EASE are not packaged yet); "
-            "re-export with python eval.py run=<run> if the run was killed before exporting"
-        )
+    if not (run_dir / "metrics.json").exists():
+        raise BundleError(f"{run_dir} lacks metrics.json: the run did not finish; train it again")
     cfg = OmegaConf.load(config_path)
-    item_vectors = np.load(run_dir / "item_embeddings.npy").astype(np.float32)
-    user_vectors = np.load(run_dir / "user_embeddings.npy").astype(np.float32)
+    vectors = _item_item_vectors(run_dir, cfg) if (run_dir / "model.npz").exists() else _embedding_vectors(run_dir, cfg)
     data = load_split(cfg.data)
-    if item_vectors.shape[0] != data.n_items or user_vectors.shape[0] != data.n_users:
+    items = vectors.items if vectors.items is not None else data.items.reset_index()
+    if vectors.item.shape[0] != data.n_items or vectors.user.shape[0] != data.n_users:
         raise BundleError(
-            f"{run_dir}: embeddings ({user_vectors.shape[0]} users, {item_vectors.shape[0]} items) do not match its data "
+            f"{run_dir}: vectors ({vectors.user.shape[0]} users, {vectors.item.shape[0]} items) do not match its data "
             f"({data.n_users} users, {data.n_items} items); was the data set changed since training?"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(config_path, out_dir / "config.yaml")
     shutil.copy(run_dir / "metrics.json", out_dir / "metrics.json")
-    shutil.copy(run_dir / "items.parquet", out_dir / "items.parquet")
-    np.save(out_dir / "item_vectors.npy", item_vectors)
-    np.save(out_dir / "user_vectors.npy", user_vectors)
+    items.to_parquet(out_dir / "items.parquet", index=False)
+    np.save(out_dir / "item_vectors.npy", vectors.item)
+    np.save(out_dir / "user_vectors.npy", vectors.user)
     pd.read_parquet(data.dataset.root / "users.parquet")[["user_idx", "userId"]].to_parquet(out_dir / "users.parquet", index=False)
     history = pd.concat([_frame(data.train), _frame(data.val)], ignore_index=True)
     history.to_parquet(out_dir / "history.parquet", index=False)
-    loss = cfg.get("loss") or {}
-    model = cfg.get("model") or {}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     manifest = {
         "format": FORMAT,
+        "kind": vectors.kind,
         "version": version,
         "run_dir": str(run_dir.resolve()),
-        "model": str(model.get("_target_", "")),
-        "similarity": str((model.get("similarity") or {}).get("_target_", "")),
-        "loss": str(loss.get("_target_", "")),
-        "temperature": float(loss.get("temperature", 0.1) or 0.1),
+        "model": str((cfg.get("model") or {}).get("_target_", "")),
+        **vectors.manifest,
         "n_users": int(data.n_users),
         "n_items": int(data.n_items),
-        "dim": int(item_vectors.shape[1]),
-        "catalog_size": int((pd.read_parquet(out_dir / "items.parquet")["popularity"] > 0).sum()),
+        "dim": int(vectors.item.shape[1]),
+        "catalog_size": int((items["popularity"] > 0).sum()),
         "history_rows": len(history),
         "val": {k: metrics.get("val", {}).get(k) for k in ("ndcg@10", "recall@10", "coverage@10")},
         "test": {k: metrics.get("test", {}).get(k) for k in ("ndcg@10", "recall@10", "coverage@10")},
     }
-    if build_index:
-        bundle_items = pd.read_parquet(out_dir / "items.parquet")
-        catalog = bundle_items.loc[bundle_items["popularity"] > 0, "item_idx"].to_numpy()
-        build_edge_index(out_dir / EDGE_INDEX, item_vectors, ItemPayload.from_items(bundle_items, catalog))
+    if build_index and vectors.kind == EMBEDDING:
+        catalog = items.loc[items["popularity"] > 0, "item_idx"].to_numpy()
+        build_edge_index(out_dir / EDGE_INDEX, vectors.item, ItemPayload.from_items(items, catalog))
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))  # last: a bundle with a manifest is complete
     return out_dir
+
+
+@dataclass(frozen=True)
+class _RunVectors:
+    """What a run contributes to its bundle: vectors (float32), item metadata, manifest fields."""
+
+    kind: str
+    user: np.ndarray  # (n_users, D)
+    item: np.ndarray  # (n_items, D)
+    items: pd.DataFrame | None  # item_idx, movieId, title, genres, year, popularity; None: the data set's
+    manifest: dict[str, Any]
+
+
+def _embedding_vectors(run_dir: Path, cfg: DictConfig) -> _RunVectors:
+    """The exported retrieval vectors of a two-tower run (or its seed ensemble)."""
+    missing = [n for n in ("item_embeddings.npy", "user_embeddings.npy", "items.parquet") if not (run_dir / n).exists()]
+    if missing:
+        raise BundleError(
+            f"{run_dir} lacks {', '.join(missing)}: packaged are {PACKAGED}; "
+            "re-export with python eval.py run=<run> if the run was killed before exporting"
+        )
+    loss = cfg.get("loss") or {}
+    return _RunVectors(
+        kind=EMBEDDING,
+        user=np.load(run_dir / "user_embeddings.npy").astype(np.float32),
+        item=np.load(run_dir / "item_embeddings.npy").astype(np.float32),
+        items=pd.read_parquet(run_dir / "items.parquet"),
+        manifest={
+            "similarity": str(((cfg.get("model") or {}).get("similarity") or {}).get("_target_", "")),
+            "loss": str(loss.get("_target_", "")),
+            "temperature": float(loss.get("temperature", 0.1) or 0.1),
+        },
+    )
+
+
+def _item_item_vectors(run_dir: Path, cfg: DictConfig) -> _RunVectors:
+    """EASE's ``x_u @ B`` as inner products: user rows ``x_u`` (as fitted), item vectors ``B[:, j]``."""
+    from recsys.models.baselines.ease import EASERecommender
+
+    with execution_whitelist(list(recsys.TRUSTED_TARGETS)):
+        model_class = get_class(cfg.model._target_)
+    if not issubclass(model_class, EASERecommender):
+        raise BundleError(f"{run_dir}: {model_class.__name__} runs are not packaged yet: packaged are {PACKAGED}")
+    model = model_class.load(run_dir / "model.npz")
+    return _RunVectors(
+        kind=ITEM_ITEM,
+        user=model.x.toarray().astype(np.float32, copy=False),  # the rows model.score multiplies by B
+        item=np.ascontiguousarray(model.weights.T, dtype=np.float32),  # item_vectors[j] = B[:, j]
+        items=None,
+        manifest={"binarize": bool(model.binarize), "l2": float(model.l2)},
+    )
 
 
 def _frame(interactions: Any) -> pd.DataFrame:

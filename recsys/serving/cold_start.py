@@ -545,6 +545,8 @@ def markdown(results: dict[str, Any]) -> str:
         "the blends at n = 0 use a zero profile vector (= popular).", "",
         "## NDCG@10", "", *_table(results, METRIC), "",
         "## Recall@10", "", *_table(results, "recall@10"), "",
+        "## Coverage@10 (distinct items in the users' top 10 / catalogue: what popularity costs)", "",
+        *_table(results, "coverage@10"), "",
         f"![NDCG@10 and recall@10 against n]({NAME}.png)", "",
         "## Reference: the trained embedding", "",
         f"- Trained embedding NDCG@10 on these users (serving path): **{tr['overall'][METRIC]:.4f}**; offline "

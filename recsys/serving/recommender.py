@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from recsys.retrieval.base import Retriever, SearchFilters
-from recsys.serving.bundle import ServingBundle
+from recsys.serving.bundle import ITEM_ITEM, ServingBundle
 from recsys.serving.cache import Cache, cache_key
 from recsys.serving.explain import display_title
 from recsys.serving.foldin import FoldIn
@@ -95,7 +95,7 @@ class Recommender:
         retriever: searches the bundle's item vectors (Edge, exact or a Qdrant server).
         cache: recommendation lists and onboarding profiles.
         tiers: which tier serves a profile of n ratings.
-        fold_in: embeds a profile's ratings.
+        fold_in: embeds a profile's ratings (embedding bundles; see :meth:`profile_vector`).
         limits: request limits.
         explainer: ``(user_ratings: list[(item_idx, rating)], item_idx, score, tier) -> (text, source)``;
             None: no explanations.
@@ -265,9 +265,16 @@ class Recommender:
         return self._profile_recommendations(profile_id, self._load_profile(profile_id), k, filters, explain)
 
     def profile_vector(self, pairs: Sequence[tuple[int, float]]) -> np.ndarray:
-        """The fold-in vector (D,) of (item_idx, rating) pairs of catalogue items."""
+        """The vector (D,) of a profile's (item_idx, rating) pairs of catalogue items.
+
+        An item-item bundle (EASE) needs no fitting: the vector is the profile's interaction row,
+        built as the model's training rows were. An embedding bundle's vector is folded in.
+        """
+        ratings = np.array([r for _, r in pairs], dtype=np.float32)
+        if self.bundle.kind == ITEM_ITEM:
+            return self.bundle.interaction_row(np.array([i for i, _ in pairs], dtype=np.int64), ratings)
         positions = np.array([self.catalog_position[i] for i, _ in pairs], dtype=np.int64)
-        return self.fold_in(self.catalog_vectors, positions, np.array([r for _, r in pairs], dtype=np.float32))
+        return self.fold_in(self.catalog_vectors, positions, ratings)
 
     def profile_search(self, pairs: Sequence[tuple[int, float]], k: int, filters: SearchFilters | None = None) -> tuple[SearchResult, str]:
         """The top-k of a profile ((item_idx, rating) pairs), its rated items excluded, and its tier."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from recsys.retrieval.base import Retriever
 from recsys.retrieval.exact import ExactRetriever
-from recsys.serving.bundle import ServingBundle
+from recsys.serving.bundle import ITEM_ITEM, BundleError, ServingBundle
 
 
 def exact_retriever(bundle: ServingBundle) -> Retriever:
@@ -32,6 +32,11 @@ def edge_retriever(
     """
     from recsys.retrieval.qdrant_edge import EdgeRetriever
 
+    if bundle.kind == ITEM_ITEM:
+        raise BundleError(
+            f"{bundle.path} is an item-item bundle ({bundle.manifest.get('model')}): its vectors have one dimension per item "
+            f"({bundle.dim}), so it has no Edge index; serve it with RECSYS_SERVE=\"retriever=exact\""
+        )
     source = bundle.edge_index
     if not source.exists():
         raise FileNotFoundError(f"{source}: the bundle has no Edge index; package the run again with recsys-package")
