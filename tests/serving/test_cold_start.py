@@ -12,8 +12,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from recsys.serving import cold_start
-from recsys.serving.cold_start import ALL, Scored, choose_thresholds, main, parse_ns
+from recsys.reports import cold_start
+from recsys.reports.cold_start import ALL, Scored, choose_thresholds, main, parse_ns
 from recsys.serving.tiers import TierPolicy
 
 MAX_USERS = 60
