@@ -3,6 +3,8 @@ whose ``/recommend`` returns a constant list (``recsys-bench-serving`` serves it
 
 from __future__ import annotations
 
+import os
+
 import bentoml
 
 from recsys.serving.schemas import Movie, RecommendationList, RecommendRequest
@@ -14,7 +16,8 @@ CONSTANT = RecommendationList(
 )
 
 
-@bentoml.service(name="constant", traffic={"timeout": 30}, workers=1)
+# the same number of worker processes as the service it is compared with (recsys-bench-serving sets it)
+@bentoml.service(name="constant", traffic={"timeout": 30}, workers=int(os.environ.get("RECSYS_BENCH_WORKERS", "1")))
 class Constant:
     @bentoml.api(route="/recommend")
     def recommend(self, request: RecommendRequest, /) -> RecommendationList:

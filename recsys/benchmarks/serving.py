@@ -33,6 +33,7 @@ SETTINGS = {
     "hnsw": "limits.result_ttl=0.001",
     "exact": "limits.result_ttl=0.001 retriever.exact=true",
     "hnsw, 2 workers": "limits.result_ttl=0.001 workers=2",
+    "hnsw+cache, 2 workers": "workers=2",
 }
 
 
@@ -79,10 +80,12 @@ def bench_model(home: Path, tag: str, out: Path, rate: float, duration: float, w
     return rows
 
 
-def bench_constant(home: Path, out: Path, rate: float, duration: float, warmup: float) -> dict:
-    with running_service(home, out / "logs" / "constant.log", target="recsys.benchmarks.constant_service:Constant") as url:
+def bench_constant(home: Path, out: Path, rate: float, duration: float, warmup: float, workers: int) -> dict:
+    log = out / "logs" / f"constant-{workers}.log"
+    with running_service(home, log, target="recsys.benchmarks.constant_service:Constant", RECSYS_BENCH_WORKERS=str(workers)) as url:
         result = drive(f"{url}/recommend", [{"user_id": 1, "k": 10}], rate, duration, warmup)
-    return {"catalog": None, "model": "constant", "setting": "framework floor", "endpoint": "recommend", **result}
+    setting = "framework floor" + (f", {workers} workers" if workers > 1 else "")
+    return {"catalog": None, "model": "constant", "setting": setting, "endpoint": "recommend", **result}
 
 
 def markdown(rows: list[dict], machine: dict, command: str) -> str:
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recsys-bench-serving: {missing} not in {home}/models (package runs with recsys-package; set BENTOML_HOME)", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    rows = [bench_constant(home, args.out, args.rate, args.duration, args.warmup)]
+    rows = [bench_constant(home, args.out, args.rate, args.duration, args.warmup, workers) for workers in (1, 2)]
     for tag in args.models:
         rows += bench_model(home, tag, args.out, args.rate, args.duration, args.warmup, args.settings)
     machine = describe()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -84,7 +84,9 @@ class Recommendations:
     cached: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = dict(vars(self))
+        out["items"] = [dict(vars(item)) for item in self.items]
+        return out
 
 
 class Recommender:
@@ -128,6 +130,13 @@ class Recommender:
         self.catalog_vectors = np.ascontiguousarray(bundle.item_vectors[self.catalog])
         self.payload = bundle.payload()
         self.genres = sorted({g for genres in self.payload.genres for g in genres})
+        items = bundle.items
+        years = items["year"].to_numpy(dtype=float)
+        # per-item metadata as plain Python values: a response reads 10-100 of them
+        self._meta = {
+            int(i): (int(m), display_title(str(t)), [str(g) for g in gs], None if y != y else int(y))
+            for i, m, t, gs, y in zip(items.index, items["movieId"], items["title"], items["genres"], years)
+        }
         popularity = bundle.items.loc[self.catalog, "popularity"].to_numpy()
         self.popularity_coordinate = popularity_coordinate(popularity)  # (C,), catalogue order
         self.popular_order = np.lexsort((self.catalog, -popularity))  # most rated first, ties: lower index
@@ -356,15 +365,8 @@ class Recommender:
         return self.retriever.search(query[None, :], k, [np.asarray(exclude, dtype=np.int64).tolist()], filters)
 
     def _movie(self, item: int, score: float) -> Recommendation:
-        row = self.bundle.items.loc[item]
-        year = row["year"]
-        return Recommendation(
-            movie_id=int(row["movieId"]),
-            title=display_title(str(row["title"])),
-            genres=[str(g) for g in row["genres"]],
-            year=int(year) if year == year and year is not None else None,
-            score=float(score),
-        )
+        movie_id, title, genres, year = self._meta[item]
+        return Recommendation(movie_id=movie_id, title=title, genres=list(genres), year=year, score=float(score))
 
     def _items(self, result: Any, ratings: list[tuple[int, float]] | None, tier: str) -> list[Recommendation]:
         out = []
