@@ -6,6 +6,7 @@ tests call it directly. Nothing here imports BentoML.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 from pathlib import Path
@@ -20,6 +21,7 @@ from recsys.serving.foldin import FoldIn
 from recsys.serving.recommender import Recommender
 from recsys.utils.compose import compose_config
 
+log = logging.getLogger(__name__)
 SERVE_CONFIG_DIR = recsys.REPO_ROOT / "conf" / "serve"
 OVERRIDES_ENV = "RECSYS_SERVE"
 
@@ -35,6 +37,13 @@ def serve_config(overrides: list[str] | None = None) -> DictConfig:
         instantiate(cfg.tiers)  # validates
         instantiate(cfg.limits)
     FoldIn(**cfg.fold_in)
+    if int(cfg.workers) < 1:
+        raise ValueError(f"workers={cfg.workers}: use 1 or more worker processes")
+    if int(cfg.workers) > 1 and "MemoryCache" in str(cfg.cache.get("_target_", "")):
+        log.warning(
+            "workers=%s with cache=memory: each worker keeps its own cache, so a profile created on one worker "
+            "is unknown to the others; use cache=redis (RECSYS_SERVE='workers=%s cache=redis')", cfg.workers, cfg.workers
+        )
     if int(cfg.max_body_bytes) < 1024:
         raise ValueError(f"max_body_bytes={cfg.max_body_bytes} is too small for any request: use >= 1024")
     return cfg
