@@ -57,3 +57,17 @@ def service_url(bentoml_home, tmp_path_factory: pytest.TempPathFactory):
     log = tmp_path_factory.mktemp("service") / "serve.log"
     with running_service(bentoml_home, log, RECSYS_ADMIN_TOKEN="test-token") as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def items(bundled_split):
+    """The bundled data's items, indexed by item_idx: movieId, title, genres, year, popularity."""
+    return bundled_split.items
+
+
+@pytest.fixture(scope="module")
+def history(bundled_split):
+    """Every rating the model knows: train + val."""
+    import pandas as pd
+
+    return pd.concat([pd.DataFrame(vars(bundled_split.train)), pd.DataFrame(vars(bundled_split.val))], ignore_index=True)

@@ -29,16 +29,6 @@ BANNED = re.compile(r"score|algorithm|embedding|model|vector|similarit", re.IGNO
 
 
 @pytest.fixture(scope="module")
-def items(bundled_split) -> pd.DataFrame:
-    return bundled_split.items
-
-
-@pytest.fixture(scope="module")
-def history(bundled_split) -> pd.DataFrame:
-    return pd.concat([pd.DataFrame(vars(bundled_split.train)), pd.DataFrame(vars(bundled_split.val))], ignore_index=True)
-
-
-@pytest.fixture(scope="module")
 def vectors(bundled_split) -> np.ndarray:
     """Stand-in retrieval vectors with real structure: 32-d truncated SVD of the train matrix, rows L2-normalised."""
     csr = bundled_split.train.to_csr(bundled_split.n_users, bundled_split.n_items)

@@ -10,11 +10,6 @@ from recsys.serving.onboarding import OnboardingPicker, seed_from
 
 
 @pytest.fixture(scope="module")
-def items(bundled_split) -> pd.DataFrame:
-    return bundled_split.items
-
-
-@pytest.fixture(scope="module")
 def picker(items) -> OnboardingPicker:
     return OnboardingPicker(items)
 

@@ -11,17 +11,6 @@ from recsys.serving.personas import DEFAULT_PERSONAS, Persona, PersonaRule, User
 
 
 @pytest.fixture(scope="module")
-def items(bundled_split) -> pd.DataFrame:
-    return bundled_split.items
-
-
-@pytest.fixture(scope="module")
-def history(bundled_split) -> pd.DataFrame:
-    """Every rating the model knows: train + val."""
-    return pd.concat([pd.DataFrame(vars(bundled_split.train)), pd.DataFrame(vars(bundled_split.val))], ignore_index=True)
-
-
-@pytest.fixture(scope="module")
 def personas(history, items) -> dict[str, Persona]:
     return {p.key: p for p in choose_personas(history, items)}
 
