@@ -4,7 +4,6 @@ curves against the number of ratings as a plot, the tables and the threshold dec
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +126,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def _sweep_section(results: dict[str, Any]) -> list[str]:
     """The popularity_weight sweep of the chosen thresholds and the policies compared over every n."""
-    sweep, chosen, measured = results["popularity_weight_sweep"], results["chosen_tiers"], results["tiers_measured"]
+    sweep, chosen = results["popularity_weight_sweep"], results["chosen_tiers"]
     labels, best = sweep["blend_ns"], float(sweep["best"])
     p_from = chosen["personal_from"]
     lines = [
