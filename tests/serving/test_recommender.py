@@ -153,3 +153,21 @@ def test_expired_profile_is_refused(bundle) -> None:
     time.sleep(0.4)
     with pytest.raises(NotFoundError, match="expired"):
         service.for_profile(profile.profile_id)
+
+
+def test_sampled_fold_in_stays_close_to_the_full_softmax(bundle) -> None:
+    """Above max_catalog the softmax runs over the rated items and a corrected uniform sample."""
+    from recsys.serving.foldin import FoldIn
+
+    catalog = bundle.catalog
+    vectors = bundle.item_vectors[catalog]
+    position = {int(i): p for p, i in enumerate(catalog)}
+    full, sampled = FoldIn(max_catalog=10**9), FoldIn(max_catalog=2000)
+    cosines = []
+    for user in bundle.users["user_idx"].head(20):
+        rows = bundle.history[(bundle.history.user_idx == user) & bundle.history.item_idx.isin(catalog)]
+        positions = np.array([position[int(i)] for i in rows.item_idx])
+        a, b = full(vectors, positions, rows.rating.to_numpy()), sampled(vectors, positions, rows.rating.to_numpy())
+        assert np.array_equal(b, sampled(vectors, positions, rows.rating.to_numpy()))  # seeded by the ratings
+        cosines.append(float(a @ b))
+    assert np.mean(cosines) > 0.95, cosines
