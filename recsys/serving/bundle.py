@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from hydra.utils import execution_whitelist, get_class
 from omegaconf import DictConfig, OmegaConf
 
@@ -45,6 +46,7 @@ from recsys.retrieval.base import ItemPayload
 FORMAT = 1
 MANIFEST = "manifest.json"
 EDGE_INDEX = "index/edge"
+HISTORY_TOWER = "history_tower.pt"
 EMBEDDING, ITEM_ITEM = "embedding", "item_item"
 PACKAGED = "two-tower runs (incl. the history tower and seed ensembles) and EASE"
 
@@ -69,6 +71,7 @@ class ServingBundle:
     items: pd.DataFrame
     users: pd.DataFrame
     history: pd.DataFrame
+    history_tower: Any = None  # {"tower": HistoryUserTower, "similarity": ...} for history-tower runs
     item_by_movie: dict[int, int] = field(init=False)
     user_by_id: dict[int, int] = field(init=False)
 
@@ -113,6 +116,24 @@ class ServingBundle:
     def payload(self) -> ItemPayload:
         return ItemPayload.from_items(self.items.reset_index(), self.catalog)
 
+    def embed_history(self, items: np.ndarray, ratings: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """A history-tower run's retrieval vector (D,) of one user from rated items, by the trained
+        tower itself (no optimisation). A tower built with user features gets ``features`` (F,),
+        or zeros for a new user: the features are standardised, so zero is the average user."""
+        tower, similarity = self.history_tower["tower"], self.history_tower["similarity"]
+        feats = None
+        if tower.feature_projection is not None:
+            width = int(tower.features.shape[1])
+            feats = torch.zeros(1, width) if features is None else torch.as_tensor(features, dtype=torch.float32).reshape(1, width)
+        with torch.no_grad():
+            vector = tower.embed_history(
+                torch.as_tensor(np.asarray(items), dtype=torch.long),
+                torch.as_tensor(np.asarray(ratings), dtype=torch.float32),
+                torch.zeros(1, dtype=torch.long),
+                features=feats,
+            )
+            return similarity.prepare(vector)[0].numpy().astype(np.float32)
+
     @property
     def edge_index(self) -> Path:
         return self.path / EDGE_INDEX
@@ -128,9 +149,12 @@ class ServingBundle:
             raise BundleError(f"{manifest_path}: bundle format {manifest.get('format')} is not {FORMAT}; package the run again")
         items = pd.read_parquet(path / "items.parquet").set_index("item_idx").sort_index()
         items["genres"] = [list(g) if g is not None else [] for g in items["genres"]]
+        tower_path = path / HISTORY_TOWER
+        history_tower = torch.load(tower_path, map_location="cpu", weights_only=False) if tower_path.exists() else None
         return cls(
             path=path,
             manifest=manifest,
+            history_tower=history_tower,
             item_vectors=np.load(path / "item_vectors.npy"),
             user_vectors=np.load(path / "user_vectors.npy"),
             items=items,
@@ -192,6 +216,9 @@ def write_bundle(run_dir: str | Path, out_dir: str | Path, version: str, build_i
         "val": {k: metrics.get("val", {}).get(k) for k in ("ndcg@10", "recall@10", "coverage@10")},
         "test": {k: metrics.get("test", {}).get(k) for k in ("ndcg@10", "recall@10", "coverage@10")},
     }
+    if vectors.kind == EMBEDDING and _is_history_tower(cfg):
+        _save_history_tower(run_dir, data, out_dir / HISTORY_TOWER)
+        manifest["profiles"] = "history_tower"  # new users are embedded by the trained tower
     if build_index and vectors.kind == EMBEDDING:
         catalog = items.loc[items["popularity"] > 0, "item_idx"].to_numpy()
         build_edge_index(out_dir / EDGE_INDEX, vectors.item, ItemPayload.from_items(items, catalog))
@@ -259,3 +286,20 @@ def _frame(interactions: Any) -> pd.DataFrame:
             "timestamp": interactions.timestamp,
         }
     )
+
+
+def _is_history_tower(cfg: DictConfig) -> bool:
+    target = str((cfg.get("user_tower") or {}).get("_target_", ""))
+    return target.endswith("HistoryUserTower") and not cfg.get("ensemble_seeds")
+
+
+def _save_history_tower(run_dir: Path, data: Any, path: Path) -> None:
+    """The trained user tower and similarity of a history-tower run (its best checkpoint), pickled."""
+    from recsys.lit.two_tower_module import TwoTowerModule
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    checkpoint = Path(metrics.get("best_checkpoint") or run_dir / "checkpoints" / "last.ckpt")
+    if not checkpoint.exists():
+        raise BundleError(f"{run_dir}: the history tower's checkpoint {checkpoint} is missing; train the run again")
+    model = TwoTowerModule.load_from_checkpoint(checkpoint, map_location="cpu", split_data=data).model.eval()
+    torch.save({"tower": model.user_tower, "similarity": model.similarity}, path)

@@ -277,11 +277,14 @@ class Recommender:
         """The vector (D,) of a profile's (item_idx, rating) pairs of catalogue items.
 
         An item-item bundle (EASE) needs no fitting: the vector is the profile's interaction row,
-        built as the model's training rows were. An embedding bundle's vector is folded in.
+        built as the model's training rows were. A history-tower run's trained tower embeds the
+        ratings directly. Any other embedding bundle's vector is folded in.
         """
         ratings = np.array([r for _, r in pairs], dtype=np.float32)
         if self.bundle.kind == ITEM_ITEM:
             return self.bundle.interaction_row(np.array([i for i, _ in pairs], dtype=np.int64), ratings)
+        if self.bundle.history_tower is not None:
+            return self.bundle.embed_history(np.array([i for i, _ in pairs], dtype=np.int64), ratings)
         positions = np.array([self.catalog_position[i] for i, _ in pairs], dtype=np.int64)
         return self.fold_in(self.catalog_vectors, positions, ratings)
 
