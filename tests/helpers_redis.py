@@ -7,7 +7,6 @@ skip, when it is missing, so a CI machine without it cannot pass by testing noth
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
+from recsys.serving.server_process import free_port
 
 MISSING = (
     "redis-server is not on PATH: the serving cache tests need a real Redis. "
@@ -26,13 +27,6 @@ MISSING = (
 
 class RedisServerMissing(RuntimeError):
     """``redis-server`` is not installed."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers_ping(port: int) -> bool:
