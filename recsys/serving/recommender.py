@@ -202,9 +202,9 @@ class Recommender:
         filters = self.check_filters(filters)
         user = self.user_index(user_id)
         key = cache_key("user", self.version, user_id, k, _filters_key(filters), int(explain))
-        hit = self.cache.get(key)
+        hit = self._cached(key)
         if hit is not None:
-            return Recommendations(**{**hit, "items": [Recommendation(**r) for r in hit["items"]], "cached": True})
+            return hit
         watched = self._history_items.get(user, np.empty(0, dtype=np.int64))
         result = self._search(self.bundle.user_vectors[user], k, watched, filters)
         ratings = list(zip(watched.tolist(), self._history_ratings.get(user, np.empty(0)).tolist()))
@@ -221,9 +221,9 @@ class Recommender:
         filters = self.check_filters(filters)
         item = self.item_index(movie_id)
         key = cache_key("similar", self.version, movie_id, k, _filters_key(filters))
-        hit = self.cache.get(key)
+        hit = self._cached(key)
         if hit is not None:
-            return Recommendations(**{**hit, "items": [Recommendation(**r) for r in hit["items"]], "cached": True})
+            return hit
         result = self._search(self.bundle.item_vectors[item], k, np.array([item]), filters)
         out = Recommendations(items=self._items(result, None, "similar"), tier="similar", model_version=self.version)
         self.cache.set(key, _cacheable(out), ttl=self.limits.result_ttl)
@@ -364,6 +364,13 @@ class Recommender:
         return pairs
 
     # ---- shared -------------------------------------------------------------------------------
+    def _cached(self, key: str) -> Recommendations | None:
+        """The cached list under ``key`` (marked ``cached``), or None."""
+        hit = self.cache.get(key)
+        if hit is None:
+            return None
+        return Recommendations(**{**hit, "items": [Recommendation(**r) for r in hit["items"]], "cached": True})
+
     def _search(self, query: np.ndarray, k: int, exclude: np.ndarray, filters: SearchFilters | None):
         return self.retriever.search(query[None, :], k, [np.asarray(exclude, dtype=np.int64).tolist()], filters)
 
