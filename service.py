@@ -5,12 +5,13 @@ selects another) with the settings of ``conf/serve/serve.yaml`` (``RECSYS_SERVE=
 retriever=exact"`` overrides them). The logic lives in ``recsys.serving``; this file only maps
 HTTP to it. Endpoints: ``/recommend`` (a known user), ``/similar``, ``/onboarding``, ``/profile``
 (new profile), ``/profile/rate``, ``/profile/recommend``, ``/personas``, ``/admin/reindex``,
-``/admin/flush_cache``; the web page at ``/ui``; BentoML's ``/readyz`` (fails until the model and
+``/admin/flush_cache``, ``/explain/monitor``; the web page at ``/ui``; BentoML's ``/readyz`` (fails until the model and
 its index are loaded), ``/livez``, ``/metrics`` and ``/docs.json``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -26,6 +27,7 @@ from recsys.serving.request_guard import RequestGuardMiddleware
 from recsys.serving.schemas import (
     AdminResult,
     Empty,
+    ExplainMonitor,
     GenreList,
     Movie,
     OnboardingList,
@@ -61,6 +63,7 @@ class Recommender:
         self.cfg = SETTINGS
         self.core: Any = None
         self.personas: list[PersonaOut] = []
+        self.monitor: Any = None  # one explanation monitor per worker, kept across re-indexes
         self.load_error: str | None = None
         self._swap = threading.Lock()
         threading.Thread(target=self._load, args=(self.model.path,), name="recsys-load", daemon=True).start()
@@ -74,10 +77,13 @@ class Recommender:
             self.load_error = f"{type(error).__name__}: {error}"
 
     def _build(self, path: str, cache: Any = None) -> tuple[Any, list[PersonaOut]]:
+        from recsys.explain.build import build_monitor
         from recsys.serving.app import build_recommender
         from recsys.serving.personas import choose_personas
 
-        core = build_recommender(path, self.cfg, cache=cache)
+        if self.monitor is None:  # here, not in __init__: Prometheus' multi-process folder is set by now
+            self.monitor = build_monitor(self.cfg.explain)
+        core = build_recommender(path, self.cfg, cache=cache, monitor=self.monitor)
         user_ids = dict(zip(core.bundle.users["user_idx"], core.bundle.users["userId"]))
         personas = [
             PersonaOut(
@@ -119,7 +125,10 @@ class Recommender:
     @bentoml.api(route="/recommend")
     async def recommend(self, request: RecommendRequest, /) -> RecommendationList:
         """Top-k for a user of the data set (their rated movies excluded), optionally filtered and explained."""
-        return self._answer(lambda core: core.for_user(request.user_id, request.k, request.filters(), request.explain))
+        call = lambda core: core.for_user(request.user_id, request.k, request.filters(), request.explain)  # noqa: E731
+        if request.explain:  # an LLM explainer may wait up to its budget: not on the event loop
+            return await asyncio.to_thread(self._answer, call)
+        return self._answer(call)
 
     @bentoml.api(route="/similar")
     async def similar(self, request: SimilarRequest, /) -> RecommendationList:
@@ -164,6 +173,13 @@ class Recommender:
     async def genres(self, request: Empty, /) -> GenreList:
         """The genres the filters accept."""
         return GenreList(genres=self._core().genres)
+
+    @bentoml.api(route="/explain/monitor")
+    async def explain_monitor(self, request: Empty, /) -> ExplainMonitor:
+        """LLM explanations of this worker: counts, cache hit rate, fallbacks by cause, latency, tokens and cost by model."""
+        self._core()
+        provider = self.cfg.explain.get("provider")
+        return ExplainMonitor(provider=str(provider.model) if provider is not None else "template", **self.monitor.snapshot())
 
     # ---- admin -------------------------------------------------------------------------------
     def _refusal(self, ctx: bentoml.Context) -> AdminResult | None:

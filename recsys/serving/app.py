@@ -16,6 +16,8 @@ from hydra.utils import execution_whitelist, instantiate
 from omegaconf import DictConfig
 
 import recsys
+from recsys.explain.build import build_explainer, build_monitor, check_explain_settings
+from recsys.explain.monitor import ExplanationMonitor
 from recsys.serving.bundle import ServingBundle
 from recsys.serving.foldin import FoldIn
 from recsys.serving.recommender import Recommender
@@ -23,6 +25,7 @@ from recsys.utils.compose import compose_config
 
 log = logging.getLogger(__name__)
 SERVE_CONFIG_DIR = recsys.REPO_ROOT / "conf" / "serve"
+EXPLAIN_CONFIG_ROOT = recsys.REPO_ROOT / "conf"
 OVERRIDES_ENV = "RECSYS_SERVE"
 
 
@@ -32,7 +35,9 @@ def serve_config(overrides: list[str] | None = None) -> DictConfig:
     Invalid settings fail here, before any model is loaded.
     """
     env = shlex.split(os.environ.get(OVERRIDES_ENV, ""))
-    cfg = compose_config("serve", [*env, *(overrides or [])], config_dir=SERVE_CONFIG_DIR)
+    search_path = f"hydra.searchpath=[file://{EXPLAIN_CONFIG_ROOT}]"  # conf/explain/ is the explain group
+    cfg = compose_config("serve", [search_path, *env, *(overrides or [])], config_dir=SERVE_CONFIG_DIR)
+    check_explain_settings(cfg.explain)
     with execution_whitelist(list(recsys.TRUSTED_TARGETS)):
         instantiate(cfg.tiers)  # validates
         instantiate(cfg.limits)
@@ -49,13 +54,16 @@ def serve_config(overrides: list[str] | None = None) -> DictConfig:
     return cfg
 
 
-def build_recommender(bundle_path: str | Path, cfg: DictConfig, cache: Any = None) -> Recommender:
+def build_recommender(
+    bundle_path: str | Path, cfg: DictConfig, cache: Any = None, monitor: ExplanationMonitor | None = None
+) -> Recommender:
     """The recommender of the bundle at ``bundle_path`` under the settings ``cfg``.
 
     Args:
         cache: reuse this cache (a re-index keeps the service's cache: keys carry the model version).
+        monitor: reuse this explanation monitor (one per process); a new one (without Prometheus
+            metrics) when None.
     """
-    from recsys.serving.explain import TemplateExplainer, explain_pairs
     from recsys.serving.onboarding import OnboardingPicker
 
     bundle = ServingBundle.load(bundle_path)
@@ -64,7 +72,8 @@ def build_recommender(bundle_path: str | Path, cfg: DictConfig, cache: Any = Non
         cache = cache if cache is not None else instantiate(cfg.cache)
         tiers, limits = instantiate(cfg.tiers), instantiate(cfg.limits)
     picker = OnboardingPicker(bundle.items[bundle.items["popularity"] > 0], n=int(cfg.onboarding.n))
-    explainer = explain_pairs(bundle, TemplateExplainer())
+    monitor = monitor if monitor is not None else build_monitor(cfg.explain, prometheus=False)
+    explainer = build_explainer(cfg.explain, bundle, cache, monitor)
     return Recommender(
         bundle,
         retriever,
@@ -74,4 +83,5 @@ def build_recommender(bundle_path: str | Path, cfg: DictConfig, cache: Any = Non
         limits=limits,
         explainer=explainer,
         onboarding=picker.pick,
+        monitor=monitor,
     )

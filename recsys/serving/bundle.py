@@ -11,6 +11,7 @@ the BentoML model store) and read by :meth:`ServingBundle.load`. Layout::
     items.parquet       item_idx, movieId, title, genres, year, popularity (training ratings)
     users.parquet       user_idx, userId
     history.parquet     user_idx, item_idx, rating, timestamp: train + val, what the model knows
+    tags.parquet        item_idx, tag, rank: each movie's most frequent tags (where the data set has tags)
     index/edge/         the Qdrant Edge shard of the catalogue's item vectors, HNSW built offline
 
 Known users are served from ``user_vectors`` with everything in ``history`` excluded, which is
@@ -48,6 +49,7 @@ MANIFEST = "manifest.json"
 EDGE_INDEX = "index/edge"
 HISTORY_TOWER = "history_tower.pt"
 EMBEDDING, ITEM_ITEM = "embedding", "item_item"
+TAGS_PER_ITEM = 5
 PACKAGED = "two-tower runs (incl. the history tower and seed ensembles) and EASE"
 
 
@@ -72,6 +74,7 @@ class ServingBundle:
     users: pd.DataFrame
     history: pd.DataFrame
     history_tower: Any = None  # {"tower": HistoryUserTower, "similarity": ...} for history-tower runs
+    tags: dict[int, tuple[str, ...]] = field(default_factory=dict)  # item_idx -> tags, most frequent first
     item_by_movie: dict[int, int] = field(init=False)
     user_by_id: dict[int, int] = field(init=False)
 
@@ -151,7 +154,12 @@ class ServingBundle:
         items["genres"] = [list(g) if g is not None else [] for g in items["genres"]]
         tower_path = path / HISTORY_TOWER
         history_tower = torch.load(tower_path, map_location="cpu", weights_only=False) if tower_path.exists() else None
+        tags: dict[int, tuple[str, ...]] = {}
+        if (path / "tags.parquet").exists():
+            frame = pd.read_parquet(path / "tags.parquet").sort_values(["item_idx", "rank"])
+            tags = {int(i): tuple(group["tag"]) for i, group in frame.groupby("item_idx", sort=False)}
         return cls(
+            tags=tags,
             path=path,
             manifest=manifest,
             history_tower=history_tower,
@@ -200,6 +208,8 @@ def write_bundle(run_dir: str | Path, out_dir: str | Path, version: str, build_i
     pd.read_parquet(data.dataset.root / "users.parquet")[["user_idx", "userId"]].to_parquet(out_dir / "users.parquet", index=False)
     history = pd.concat([_frame(data.train), _frame(data.val)], ignore_index=True)
     history.to_parquet(out_dir / "history.parquet", index=False)
+    if (data.dataset.root / "tags.parquet").exists():
+        top_tags(pd.read_parquet(data.dataset.root / "tags.parquet"), items).to_parquet(out_dir / "tags.parquet", index=False)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     manifest = {
         "format": FORMAT,
@@ -224,6 +234,24 @@ def write_bundle(run_dir: str | Path, out_dir: str | Path, version: str, build_i
         build_edge_index(out_dir / EDGE_INDEX, vectors.item, ItemPayload.from_items(items, catalog))
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))  # last: a bundle with a manifest is complete
     return out_dir
+
+
+def top_tags(tags: pd.DataFrame, items: pd.DataFrame, per_item: int = TAGS_PER_ITEM) -> pd.DataFrame:
+    """Each movie's ``per_item`` most frequent tags (by how many users gave them; ties alphabetical).
+
+    Args:
+        tags: the data set's tags (``userId``, ``movieId``, ``tag``); compared lower-cased and trimmed.
+        items: ``item_idx``, ``movieId`` (movies without an item_idx are dropped).
+
+    Returns:
+        ``item_idx``, ``tag`` (lower case), ``rank`` (0 = most frequent).
+    """
+    frame = tags.assign(tag=tags["tag"].astype(str).str.strip().str.lower())
+    frame = frame[frame["tag"].str.len() > 0].merge(items[["item_idx", "movieId"]], on="movieId")
+    counts = frame.groupby(["item_idx", "tag"])["userId"].nunique().rename("users").reset_index()
+    counts = counts.sort_values(["item_idx", "users", "tag"], ascending=[True, False, True])
+    counts["rank"] = counts.groupby("item_idx").cumcount()
+    return counts[counts["rank"] < per_item][["item_idx", "tag", "rank"]].astype({"item_idx": "int32", "rank": "int16"})
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from scipy.stats import entropy
 
-from recsys.serving.explain import LIKED, join_words, movie_label
+from recsys.explain.context import LIKED, join_words, movie_label
 
 HISTORY_COLUMNS = ("user_idx", "item_idx", "rating")
 CLOSE = 0.05  # a mean rating within CLOSE stars of the population's is described as "close to" it

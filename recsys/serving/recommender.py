@@ -18,7 +18,8 @@ import numpy as np
 from recsys.retrieval.base import Retriever, SearchFilters
 from recsys.serving.bundle import ITEM_ITEM, ServingBundle
 from recsys.serving.cache import Cache, cache_key
-from recsys.serving.explain import display_title
+from recsys.explain.context import display_title
+from recsys.explain.template import TRANSIENT
 from recsys.serving.foldin import FoldIn
 from recsys.retrieval.base import SearchResult
 from recsys.serving.tiers import BLEND, PERSONAL, POPULAR, TierPolicy, popularity_coordinate
@@ -71,6 +72,7 @@ class Recommendation:
     score: float
     explanation: str | None = None
     explanation_source: str | None = None
+    explanation_fallback: str | None = None
 
 
 @dataclass
@@ -99,8 +101,9 @@ class Recommender:
         tiers: which tier serves a profile of n ratings.
         fold_in: embeds a profile's ratings (embedding bundles; see :meth:`profile_vector`).
         limits: request limits.
-        explainer: ``(user_ratings: list[(item_idx, rating)], item_idx, score, tier) -> (text, source)``;
-            None: no explanations.
+        explainer: ``(user_ratings: list[(item_idx, rating)] oldest first, [(item_idx, score)], tier) ->
+            [Explanation]`` (:class:`recsys.explain.pairs.PairExplainer`); None: no explanations.
+        monitor: the LLM explanation monitor (:class:`recsys.explain.monitor.ExplanationMonitor`), if any.
         onboarding: ``(session_seed) -> list[item_idx]`` movies for a new user to rate.
     """
 
@@ -114,6 +117,7 @@ class Recommender:
         limits: Limits | None = None,
         explainer: Any = None,
         onboarding: Any = None,
+        monitor: Any = None,
     ) -> None:
         if retriever.dim != bundle.dim:
             raise ValueError(f"the retriever holds {retriever.dim}-d vectors, the bundle's item vectors are {bundle.dim}-d")
@@ -124,6 +128,7 @@ class Recommender:
         self.fold_in = fold_in or FoldIn(temperature=float(bundle.manifest.get("temperature", 0.1)))
         self.limits = limits or Limits()
         self.explainer = explainer
+        self.monitor = monitor
         self.onboarding_picker = onboarding
         self.catalog = bundle.catalog
         self.catalog_position = {int(i): p for p, i in enumerate(self.catalog)}
@@ -211,7 +216,8 @@ class Recommender:
         out = Recommendations(
             items=self._items(result, ratings if explain else None, PERSONAL), tier=PERSONAL, model_version=self.version, n_ratings=len(watched)
         )
-        self.cache.set(key, _cacheable(out), ttl=self.limits.result_ttl)
+        if not any((item.explanation_fallback or "").split(":")[0] in TRANSIENT for item in out.items):  # a slow LLM may answer next time
+            self.cache.set(key, _cacheable(out), ttl=self.limits.result_ttl)
         return out
 
     # ---- similar movies --------------------------------------------------------------------------
@@ -379,14 +385,12 @@ class Recommender:
         return Recommendation(movie_id=movie_id, title=title, genres=list(genres), year=year, score=float(score))
 
     def _items(self, result: Any, ratings: list[tuple[int, float]] | None, tier: str) -> list[Recommendation]:
-        out = []
-        for item, score in zip(result.ids[0].tolist(), result.scores[0].tolist()):
-            if item < 0:
-                break
-            rec = self._movie(int(item), score)
-            if ratings is not None and self.explainer is not None:
-                rec.explanation, rec.explanation_source = self.explainer(ratings, int(item), float(score), tier)
-            out.append(rec)
+        scored = [(int(i), float(s)) for i, s in zip(result.ids[0].tolist(), result.scores[0].tolist()) if i >= 0]
+        out = [self._movie(item, score) for item, score in scored]
+        if ratings is not None and self.explainer is not None and scored:
+            for rec, explanation in zip(out, self.explainer(ratings, scored, tier)):
+                rec.explanation, rec.explanation_source = explanation.text, explanation.source
+                rec.explanation_fallback = explanation.fallback
         return out
 
 

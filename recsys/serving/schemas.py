@@ -81,7 +81,10 @@ class Movie(BaseModel):
     year: int | None
     score: float = Field(description="the ranking score (inner product; the blend's mix for thin profiles)")
     explanation: str | None = None
-    explanation_source: str | None = Field(default=None, description="'template' (or the LLM that worded it)")
+    explanation_source: str | None = Field(default=None, description="'llm' (worded by the configured LLM) or 'template'")
+    explanation_fallback: str | None = Field(
+        default=None, description="why the template answered where an LLM was asked: budget, timeout, error, malformed, rejected: <what>"
+    )
 
 
 class RecommendationList(BaseModel):
@@ -116,6 +119,29 @@ class PersonaList(BaseModel):
 
 class GenreList(BaseModel):
     genres: list[str]
+
+
+class ModelUsage(BaseModel):
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None = Field(description="estimated from explain.prices; null when the model has no price")
+
+
+class ExplainMonitor(BaseModel):
+    """The LLM explanation figures of the worker that answers (each worker counts its own;
+    Prometheus at /metrics adds them up)."""
+
+    provider: str = Field(description="template, or the LLM's model")
+    requests: int
+    cache_hits: int
+    cache_hit_rate: float | None
+    llm_calls: int
+    generated: int = Field(description="LLM answers accepted (also those that came after their request's budget, cached)")
+    fallbacks: dict[str, int]
+    latency_mean_s: float | None
+    latency_p95_s: float | None
+    models: dict[str, ModelUsage]
+    cost_usd: float
 
 
 class AdminResult(BaseModel):

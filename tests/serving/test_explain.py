@@ -10,20 +10,18 @@ import pandas as pd
 import pytest
 import scipy.sparse.linalg as sla
 
-from recsys.serving.explain import (
+from recsys.explain.context import (
     LIKED,
-    Explainer,
-    Explanation,
     ExplanationContext,
-    TemplateExplainer,
     build_context,
     context_for_new_user,
     display_title,
-    explain_pairs,
     movie_label,
     nearest_rated,
     rating_style,
 )
+from recsys.explain.pairs import PairExplainer
+from recsys.explain.template import Explainer, Explanation, TemplateExplainer
 
 BANNED = re.compile(r"score|algorithm|embedding|model|vector|similarit", re.IGNORECASE)
 
@@ -154,12 +152,15 @@ def test_explainer_interface_and_service_function(history, shared, items, vector
         def explain(self, context: ExplanationContext) -> Explanation:
             return Explanation(text=context.label.upper(), source="llm")
 
-    bundle = SimpleNamespace(items=items, item_vectors=vectors, history=history)
+    bundle = SimpleNamespace(items=items, item_vectors=vectors, history=history, tags={})
     rated, ratings = user_ratings(history, 0)
     pairs = list(zip(rated.tolist(), ratings.tolist()))
-    text, source = explain_pairs(bundle, TemplateExplainer())(pairs, 0, 0.7, "personal")
-    assert source == "template" and text == TemplateExplainer().explain(build_context(0, rated, ratings, score=0.7, tier="personal", **shared)).text
-    assert explain_pairs(bundle, Shouting())([], 0, 0.7, "popular") == ("TOY STORY (1995)", "llm")
+    [explanation] = PairExplainer(bundle, TemplateExplainer())(pairs, [(0, 0.7)], "personal")
+    expected = TemplateExplainer().explain(build_context(0, rated, ratings, score=0.7, tier="personal", **shared))
+    assert explanation == expected and explanation.source == "template" and explanation.fallback is None
+    assert PairExplainer(bundle, Shouting())([], [(0, 0.7), (1, 0.5)], "popular") == [
+        Explanation("TOY STORY (1995)", "llm"), Explanation("JUMANJI (1995)", "llm")
+    ]
 
 
 def test_inputs_are_validated(shared) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.serving.explain import movie_label
+from recsys.explain.context import movie_label
 from recsys.serving.personas import DEFAULT_PERSONAS, Persona, PersonaRule, UserStats, choose_personas, harsh_critic
 
 

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 import recsys
-from recsys.serving.explain import display_title
+from recsys.explain.context import display_title
 
 CHROMIUM = Path("/usr/bin/chromium")
 MISSING = (

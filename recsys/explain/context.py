@@ -1,12 +1,11 @@
-"""Grounded explanations of a recommendation: facts gathered first, then put into words.
+"""The facts of one explanation: what may be said about recommending a movie to a user.
 
-:func:`build_context` gathers what may be said about one (user, movie) pair into an
-:class:`ExplanationContext`: the user's favourite genres and rating style, the movie's title,
-year and genres, the user's highly rated movies nearest to it in the model's item space, and the
-genres they share. An :class:`Explainer` turns a context into an :class:`Explanation`;
-:class:`TemplateExplainer` does it with templates and says nothing that is not in the context
-(no scores, no talk of how recommendations are made). A later LLM explainer implements the same
-interface over the same contexts.
+:func:`build_context` gathers them into an :class:`ExplanationContext`: the user's favourite
+genres, recent highly rated movies, average rating and rating style; the movie's title, year,
+genres and tags (where the data set has them); the user's highly rated movies nearest to it in the
+model's item space, the genres they share, and the recommender's score and tier. Explainers
+(:mod:`recsys.explain.template`, :mod:`recsys.explain.llm`) put a context into words and may say
+nothing that is not in it (:mod:`recsys.explain.grounding` checks LLM answers against it).
 
 Rating style compares the user's mean rating with the population's: ``generous`` when it is at
 least ``STYLE_MARGIN`` (0.3 stars, about 0.6 standard deviations of the user means of
@@ -15,12 +14,12 @@ ml-latest-small) above, ``harsh`` when at least that much below, ``balanced`` ot
 
 from __future__ import annotations
 
+import hashlib
 import re
-from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -88,16 +87,19 @@ class ExplanationContext:
     Attributes:
         item_idx, title, year, genres, label: the recommended movie (``title`` with its article
             in front, ``year`` None when unknown, ``genres`` possibly empty, ``label`` "Title (year)").
+        tags: the movie's most frequent tags in the data set, most first (empty where it has none).
         user_top_genres: the user's most frequent genres, most first, ties alphabetical (empty
             without ratings).
         top_genres_basis: ``"liked"`` when counted over the user's ratings >= 4, ``"rated"`` when
             they have none and all their ratings were used, None without ratings.
         user_mean_rating: the mean of the user's ratings (None without ratings).
         rating_style: ``generous`` | ``harsh`` | ``balanced`` (see the module docstring).
+        recent_liked: labels of the user's latest ratings >= 4 (up to ``n_recent``), latest first.
         nearest_liked: up to ``n_nearest`` of the user's ratings >= 4, most similar first.
         shared_genres: the movie's genres among ``user_top_genres``, in the user's order.
         score, tier: the recommender's score and tier, for explainers that hedge by confidence;
             never to be quoted.
+        profile: a fingerprint of the user's ratings (for caches: equal ratings, equal profile).
     """
 
     item_idx: int
@@ -105,18 +107,25 @@ class ExplanationContext:
     year: int | None
     genres: tuple[str, ...]
     label: str
+    tags: tuple[str, ...]
     user_top_genres: tuple[str, ...]
     top_genres_basis: Literal["liked", "rated"] | None
     user_mean_rating: float | None
     rating_style: Style
+    recent_liked: tuple[str, ...]
     nearest_liked: tuple[RatedMovie, ...]
     shared_genres: tuple[str, ...]
     score: float
     tier: str
+    profile: str = ""
 
     def labels(self) -> tuple[str, ...]:
-        """Every movie the context names: the recommended one, then the nearest liked ones."""
-        return (self.label, *(m.label for m in self.nearest_liked))
+        """Every movie the context names: the recommended one, the nearest liked, the recent liked."""
+        return tuple(dict.fromkeys((self.label, *(m.label for m in self.nearest_liked), *self.recent_liked)))
+
+    def genres_named(self) -> tuple[str, ...]:
+        """Every genre the context names: the movie's and the user's favourites."""
+        return tuple(dict.fromkeys((*self.genres, *self.user_top_genres)))
 
 
 def nearest_rated(
@@ -157,24 +166,29 @@ def build_context(
     population_mean: float,
     score: float,
     tier: str,
+    tags: Mapping[int, Sequence[str]] | None = None,
     n_nearest: int = 3,
     n_top_genres: int = 3,
+    n_recent: int = 3,
 ) -> ExplanationContext:
     """The facts for explaining ``item_idx`` to a user who gave ``ratings`` to ``rated_items``.
 
     Args:
         item_idx: the recommended movie.
-        rated_items, ratings: (R,) the user's history (R may be 0); ratings in 0.5..5.
+        rated_items, ratings: (R,) the user's history in the order it was rated (R may be 0;
+            the last entries are the most recent); ratings in 0.5..5.
         items: catalogue indexed by item_idx with ``title``, ``year`` and ``genres``.
         item_vectors: (n_items, D) retrieval vectors (score = inner product).
         population_mean: the mean rating of all users, for the rating style.
         score, tier: the recommender's score and tier for this movie.
+        tags: item_idx -> the movie's tags, most frequent first (None or a missing item: no tags).
         n_nearest: how many liked movies to name at most (>= 1).
         n_top_genres: how many of the user's genres to keep (>= 1).
+        n_recent: how many recent liked movies to name at most (>= 1).
     """
     rated = np.asarray(rated_items, dtype=np.int64).reshape(-1)
     values = np.asarray(ratings, dtype=np.float64).reshape(-1)
-    _check_inputs(item_idx, rated, values, items, item_vectors, tier, n_nearest, n_top_genres)
+    _check_inputs(item_idx, rated, values, items, item_vectors, tier, n_nearest, n_top_genres, n_recent)
     liked = rated[values >= LIKED]
     basis_items, basis = (liked, "liked") if len(liked) else (rated, "rated") if len(rated) else (rated, None)
     counts = Counter(g for gs in items["genres"].loc[basis_items] for g in gs)
@@ -187,6 +201,13 @@ def build_context(
             RatedMovie(i, movie_label(items.at[i, "title"], items.at[i, "year"]), float(values[rated == i].max()), s)
             for i, s in named
         )
+    recent: list[str] = []
+    for i in rated[values >= LIKED][::-1]:  # latest first; a movie rated twice is named once
+        label = movie_label(items.at[int(i), "title"], items.at[int(i), "year"])
+        if int(i) != int(item_idx) and label not in recent:
+            recent.append(label)
+        if len(recent) == n_recent:
+            break
     year = items.at[item_idx, "year"]
     genres = tuple(items.at[item_idx, "genres"])
     user_mean = float(values.mean()) if len(values) else None
@@ -196,15 +217,25 @@ def build_context(
         year=None if year is None or pd.isna(year) else int(year),
         genres=genres,
         label=movie_label(items.at[item_idx, "title"], year),
+        tags=tuple((tags or {}).get(int(item_idx), ())),
         user_top_genres=top_genres,
         top_genres_basis=basis,
         user_mean_rating=user_mean,
         rating_style=rating_style(user_mean, population_mean),
+        recent_liked=tuple(recent),
         nearest_liked=nearest,
         shared_genres=tuple(g for g in top_genres if g in genres),
         score=float(score),
         tier=tier,
+        profile=profile_fingerprint(rated, values),
     )
+
+
+def profile_fingerprint(rated_items: np.ndarray, ratings: np.ndarray) -> str:
+    """16 hex digits identifying a rating history (items, ratings and their order)."""
+    digest = hashlib.sha256(np.asarray(rated_items, dtype=np.int64).tobytes())
+    digest.update(np.asarray(ratings, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def context_for_new_user(
@@ -220,82 +251,6 @@ def context_for_new_user(
     return build_context(item_idx, rated, values, **kwargs)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """The text shown under a recommendation and what wrote it (``"template"``, ``"llm"``...)."""
-
-    text: str
-    source: str = "template"
-
-
-class Explainer(ABC):
-    """Turns the facts of an :class:`ExplanationContext` into an :class:`Explanation`."""
-
-    @abstractmethod
-    def explain(self, context: ExplanationContext) -> Explanation:
-        """One or two conversational sentences using only facts of ``context``."""
-
-
-class TemplateExplainer(Explainer):
-    """Template sentences: the liked movies nearest to the recommendation first, then genres."""
-
-    def explain(self, context: ExplanationContext) -> Explanation:
-        return Explanation(text=self._text(context), source="template")
-
-    @staticmethod
-    def _text(c: ExplanationContext) -> str:
-        shared = join_words(c.shared_genres)
-        if c.nearest_liked:
-            named = join_words([m.label for m in c.nearest_liked[:2]])
-            verb = "loved" if all(m.rating >= LOVED for m in c.nearest_liked[:2]) else "enjoyed"
-            if c.rating_style == "harsh":
-                return f"You're hard to impress, but you {verb} {named}, and this one is in the same vein."
-            if shared:
-                return f"Because you {verb} {named}, and you often rate {shared} highly."
-            return f"Because you {verb} {named}."
-        if shared and c.top_genres_basis == "liked":
-            return f"{c.label} brings the {shared} you often rate highly."
-        if shared:
-            return f"{c.label} brings more of the {shared} you watch most."
-        if c.genres and c.top_genres_basis is None:
-            return f"To get you started, here's some {join_words(c.genres)}: {c.label}."
-        if c.genres:
-            return f"{c.label} adds some {join_words(c.genres)} to your mix."
-        return f"{c.label} is something a little different for you to try."
-
-
-class Catalogue(Protocol):
-    """What :func:`explain_pairs` reads from a serving bundle."""
-
-    items: pd.DataFrame
-    item_vectors: np.ndarray
-    history: pd.DataFrame
-
-
-def explain_pairs(
-    catalogue: Catalogue, explainer: Explainer, **kwargs: int
-) -> Callable[[Sequence[tuple[int, float]], int, float, str], tuple[str, str]]:
-    """The service's explainer: ``(ratings [(item_idx, rating)], item_idx, score, tier) -> (text, source)``.
-
-    The same function serves known users (their history as pairs) and onboarding profiles.
-
-    Args:
-        catalogue: a serving bundle (``items``, ``item_vectors`` (n_items, D), ``history``).
-        explainer: writes the text.
-        kwargs: ``n_nearest``, ``n_top_genres`` of :func:`build_context`.
-    """
-    if catalogue.history.empty:
-        raise ValueError("the bundle's history is empty: the population mean needs ratings")
-    population_mean = float(catalogue.history["rating"].mean())
-    shared = {"items": catalogue.items, "item_vectors": catalogue.item_vectors, "population_mean": population_mean}
-
-    def explain(ratings: Sequence[tuple[int, float]], item_idx: int, score: float, tier: str) -> tuple[str, str]:
-        explanation = explainer.explain(context_for_new_user(item_idx, ratings, score=score, tier=tier, **shared, **kwargs))
-        return explanation.text, explanation.source
-
-    return explain
-
-
 def _check_inputs(
     item_idx: int,
     rated: np.ndarray,
@@ -305,6 +260,7 @@ def _check_inputs(
     tier: str,
     n_nearest: int,
     n_top_genres: int,
+    n_recent: int,
 ) -> None:
     """Raise ValueError on inputs :func:`build_context` cannot use."""
     if item_vectors.ndim != 2:
@@ -320,5 +276,5 @@ def _check_inputs(
         raise ValueError("item_idx not in items")
     if not tier:
         raise ValueError("tier must be a non-empty string")
-    if n_nearest < 1 or n_top_genres < 1:
-        raise ValueError(f"n_nearest and n_top_genres must be >= 1, got {n_nearest}, {n_top_genres}")
+    if min(n_nearest, n_top_genres, n_recent) < 1:
+        raise ValueError(f"n_nearest, n_top_genres and n_recent must be >= 1, got {n_nearest}, {n_top_genres}, {n_recent}")
