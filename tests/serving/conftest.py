@@ -1,13 +1,36 @@
-"""Fixtures of the serving tests: a real redis-server for the session."""
+"""Fixtures of the serving tests: a real redis-server, Debian's chromium, a trained and packaged run."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.helpers_redis import MISSING, running_redis
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_MISSING = (
+    f"{CHROMIUM} is missing: the web page tests drive Debian's chromium with Playwright. "
+    ".ci/run installs it (`apt-get install -y chromium`); on a dev machine run `sudo apt-get install -y chromium`."
+)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")  # session: checked before the served model is trained
+def browser():
+    """Headless Debian chromium through Playwright (no browser download); fails when it is missing."""
+    from playwright.sync_api import expect, sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(CHROMIUM_MISSING, pytrace=False)
+    expect.set_options(timeout=30_000)  # fold-in and explanations on a busy CPU
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")

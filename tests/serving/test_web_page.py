@@ -1,6 +1,6 @@
 """The web page at ``/ui`` end to end: a real ``bentoml serve`` and headless Chromium.
 
-Debian's ``chromium`` package driven by Playwright (``executable_path``, no browser download);
+Debian's ``chromium`` package driven by Playwright (the ``browser`` fixture of conftest.py);
 ``.ci/run`` installs it, and the tests fail, not skip, without it. What the page shows is compared
 with the API's answer to the same request. ``RECSYS_UPDATE_SCREENSHOT=1`` rewrites
 ``experiments/serving_ui.png`` (the README's picture of the page).
@@ -15,31 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 import recsys
 from recsys.explain.context import display_title
 
-CHROMIUM = Path("/usr/bin/chromium")
-MISSING = (
-    f"{CHROMIUM} is missing: the web page tests drive Debian's chromium with Playwright. "
-    ".ci/run installs it (`apt-get install -y chromium`); on a dev machine run `sudo apt-get install -y chromium`."
-)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 SCREENSHOT = recsys.REPO_ROOT / "experiments" / "serving_ui.png"
 FIRST, MORE = [5.0, 4.5, 4.0, 5.0, 3.5], [4.0, 2.5, 5.0, 3.0, 4.5]
-
-
-@pytest.fixture(scope="session")  # session: checked before the served model is trained
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(MISSING, pytrace=False)
-    expect.set_options(timeout=30_000)  # fold-in and explanations on a busy CPU
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
