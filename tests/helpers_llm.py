@@ -124,3 +124,24 @@ def running_llm() -> Iterator[FakeLLM]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.helpers_llm --port 8080 [--delay 0.3]``: the grounded stand-in on a fixed
+    port, to try ``explain=openai`` / ``explain=anthropic`` without a model (prints its URL)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer (a model's latency)")
+    args = parser.parse_args(argv)
+    fake = FakeLLM(url=f"http://127.0.0.1:{args.port}", behave=lambda r: Reply(text=grounded(r).text, delay=args.delay))
+    httpd = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(fake))
+    httpd.daemon_threads = True
+    print(f"stand-in LLM at {fake.url}/v1 (OpenAI) and {fake.url} (Anthropic), {args.delay} s per answer", flush=True)
+    httpd.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
