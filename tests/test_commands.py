@@ -27,7 +27,7 @@ def test_every_command_is_declared() -> None:
     assert set(SCRIPTS) == {
         "recsys-leaderboard", "recsys-coverage-curve", "recsys-bench-processing", "recsys-bench-training",
         "recsys-bench-eval", "recsys-bench-rerank", "recsys-download", "recsys-generate-synthetic", "recsys-eda",
-        "recsys-loss-table", "recsys-loss-study", "recsys-bench-sweep", "recsys-bench-serving", "recsys-bench-retrieval", "recsys-package", "recsys-cold-start",
+        "recsys-loss-table", "recsys-loss-study", "recsys-bench-sweep", "recsys-bench-serving", "recsys-bench-retrieval", "recsys-package", "recsys-cold-start", "recsys-explain-report",
     }  # fmt: skip
 
 

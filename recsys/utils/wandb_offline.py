@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ class OfflineRun:
     summary: dict[str, Any] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     history_keys: set[str] = field(default_factory=set)
+    complete: bool = False  # the log ends with the run's exit record
 
 
 def records(path: Path) -> list[bytes]:
@@ -75,8 +77,23 @@ def _value(json_text: str) -> Any:
         return json_text
 
 
-def read_offline_run(run_dir: Path) -> OfflineRun:
-    """Fold the records of the offline run in ``run_dir`` (``wandb/offline-run-*``)."""
+def read_offline_run(run_dir: Path, wait_s: float = 30.0) -> OfflineRun:
+    """Fold the records of the offline run in ``run_dir`` (``wandb/offline-run-*``).
+
+    W&B's service process may still be writing the log when the run's ``finish()`` has returned
+    (seen on a busy machine: an empty or partial log); this waits up to ``wait_s`` seconds for the
+    run's exit record and returns what is there then (``complete`` says whether it came).
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        run = _fold(run_dir)
+        if run.complete or time.monotonic() > deadline:
+            return run
+        time.sleep(0.2)
+
+
+def _fold(run_dir: Path) -> OfflineRun:
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
 
     logs = sorted(Path(run_dir).glob("run-*.wandb"))
@@ -85,7 +102,10 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
     run = OfflineRun(run_id="", group="", name="")
     for raw in records(logs[0]):
         record = pb.Record()
-        record.ParseFromString(raw)
+        try:
+            record.ParseFromString(raw)
+        except DecodeError:  # the last record is still being written
+            break
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run.run_id, run.group, run.name = record.run.run_id, record.run.run_group, record.run.display_name
@@ -107,4 +127,6 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
                 "aliases": list(artifact.aliases),
                 "files": [entry.path for entry in artifact.manifest.contents],
             })  # fmt: skip
+        elif kind == "exit":
+            run.complete = True
     return run

@@ -22,7 +22,9 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 def _offline_run(run_dir: Path):
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, runs
-    return read_offline_run(runs[0])
+    run = read_offline_run(runs[0])
+    assert run.complete, f"{runs[0]}: no exit record after 30 s"
+    return run
 
 
 def test_two_tower_run_logs_config_metrics_tables_plots_and_artifact(tmp_path: Path, processed_root: Path, bundled_dataset, offline) -> None:
