@@ -10,7 +10,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 import recsys
 from recsys.models.base import FittedBaseline, HasFactors, Recommender
@@ -22,6 +21,7 @@ from recsys.models.baselines import (
     RandomRecommender,
 )
 from recsys.models.baselines.itemknn import topk_cosine_neighbours
+from recsys.utils.compose import compose_config
 
 ROOT = recsys.REPO_ROOT
 ML_SMALL = ROOT / "data/movielens/ml-latest-small/ratings.csv"
@@ -215,10 +215,12 @@ CONFIGS = {
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_hydra_config_instantiates(name: str, planted: sp.csr_matrix) -> None:
-    cfg = OmegaConf.load(ROOT / "conf/model" / f"{name}.yaml")
+    cfg = compose_config("train", [f"model={name}", "seed=7"]).model  # as train.py composes it (seed: the run's)
     model = instantiate(cfg)
     assert type(model) is CONFIGS[name]
     assert model.get_params() == {k: v for k, v in cfg.items() if k != "_target_"}
+    if "seed" in cfg:
+        assert model.seed == 7
     model.fit(planted)
     assert model.score(torch.tensor([0])).shape == (1, N_ITEMS)
 
