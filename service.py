@@ -219,9 +219,9 @@ class Recommender:
             old = self._core()
             core, personas = self._build(path, cache=old.cache)
             self.core, self.personas = core, personas
-        close = getattr(old.retriever, "close", None)
-        if close is not None:
-            threading.Timer(5.0, close).start()  # after requests in flight on the old index finish
+        for close in (getattr(old.retriever, "close", None), getattr(old.explainer, "close", None)):
+            if close is not None:
+                threading.Timer(5.0, close).start()  # after requests in flight on the old model finish
         return AdminResult(ok=True, detail=f"serving {model_tag}", model_version=core.version)
 
     @bentoml.api(route="/admin/flush_cache")

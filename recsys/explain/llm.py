@@ -69,6 +69,10 @@ class LLMExplainer(Explainer):
         self.template = TemplateExplainer()
         self._pool = ThreadPoolExecutor(int(max_concurrency), thread_name_prefix="recsys-explain")
 
+    def close(self) -> None:
+        """Stop the thread pool (calls in flight finish; queued ones are dropped)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def key(self, context: ExplanationContext) -> str:
         return cache_key("explain", self.model_version, context.profile, context.item_idx, self.provider.model, self.prompt.version)
 

@@ -51,6 +51,12 @@ class PairExplainer:
     def __call__(self, ratings: Sequence[tuple[int, float]], scored: Sequence[tuple[int, float]], tier: str) -> list[Explanation]:
         return self.explainer.explain_many(self.contexts(ratings, scored, tier))
 
+    def close(self) -> None:
+        """Release the explainer's resources (an LLM explainer's thread pool), if it holds any."""
+        close = getattr(self.explainer, "close", None)
+        if close is not None:
+            close()
+
     def contexts(self, ratings: Sequence[tuple[int, float]], scored: Sequence[tuple[int, float]], tier: str) -> list[ExplanationContext]:
         """The facts of each (item_idx, score) for a user with ``ratings``."""
         return [context_for_new_user(item, ratings, score=score, tier=tier, **self._shared) for item, score in scored]

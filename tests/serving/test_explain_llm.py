@@ -190,3 +190,13 @@ def test_missing_key_is_refused_at_start(monkeypatch) -> None:
         serve_config(["explain=openai", "explain.budget_s=0"])
     with pytest.raises(ValueError, match="unknown fields"):
         serve_config(["explain=openai", "explain.prompt.user='{facts} {score}'"])
+
+
+def test_close_stops_the_pool(llm, bundle, request_items, monkeypatch) -> None:
+    llm.reset()
+    explain, _ = make("openai", llm, bundle, monkeypatch)
+    ratings, scored = request_items
+    assert explain(ratings, scored[:1], "personal")[0].source == "llm"
+    explain.close()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        explain(ratings, scored[1:2], "personal")
