@@ -52,6 +52,7 @@ def make(provider: str, llm, bundle, monkeypatch, cache=None, **settings):
     base = f"{llm.url}/v1" if provider == "openai" else llm.url
     overrides = [f"explain={provider}", f"explain.provider.base_url={base}", f"explain.provider.model={MODEL}",
                  f"+explain.prices.{MODEL}={{input: {PRICE['input']}, output: {PRICE['output']}}}"]
+    settings = {"budget_s": 10.0, **settings}  # a busy CI machine must not turn other tests into budget tests
     overrides += [f"explain.{k}={v}" for k, v in settings.items()]
     cfg = serve_config(overrides)
     monitor = build_monitor(cfg.explain, prometheus=False)
@@ -132,25 +133,28 @@ def test_budget_bounds_the_response_and_late_answers_fill_the_cache(llm, bundle,
     labels = [movie_label(bundle.items.at[i, "title"], bundle.items.at[i, "year"]) for i, _ in scored]
     slow = set(labels[::2])
 
-    def half_slow(request):  # half the movies answer in 0.1 s, half in 1.2 s
-        return Reply(text=grounded(request).text, delay=1.2 if movie_of(request) in slow else 0.1)
+    def half_slow(request):  # half the movies answer at once, half after 3 s
+        return Reply(text=grounded(request).text, delay=3.0 if movie_of(request) in slow else 0.05)
 
     llm.reset(half_slow)
     cache = MemoryCache()
-    explain, monitor = make("openai", llm, bundle, monkeypatch, cache=cache, budget_s=0.5, **{"provider.timeout_s": 5})
+    explain, monitor = make("openai", llm, bundle, monkeypatch, cache=cache, budget_s=1.0, **{"provider.timeout_s": 10})
     start = time.perf_counter()
     out = explain(ratings, scored, "personal")
     elapsed = time.perf_counter() - start
-    assert elapsed < 0.5 + 0.25, f"10 explanations took {elapsed:.2f} s with a 0.5 s budget"
+    assert elapsed < 1.0 + 0.5, f"10 explanations took {elapsed:.2f} s with a 1 s budget"
     sources = [e.source if e.source == "llm" else e.fallback for e in out]
     assert sources.count("llm") == 5 and sources.count("budget") == 5  # concurrent: sequential calls would exceed the budget
-    time.sleep(1.5)  # the slow answers arrive, are checked and cached
+    keys = [explain.explainer.key(c) for c in explain.contexts(ratings, scored, "personal")]
+    deadline = time.monotonic() + 30
+    while not all(cache.get(k) for k in keys) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the slow answers arrive, are checked and cached
     again = explain(ratings, scored, "personal")
     assert all(e.source == "llm" and e.cached for e in again) and len(llm.requests) == 10
     snap = monitor.snapshot()
     assert snap["requests"] == 20 and snap["cache_hits"] == 10 and snap["cache_hit_rate"] == 0.5
     assert snap["generated"] == 10 and snap["fallbacks"] == {"budget": 5}
-    assert 0.1 <= snap["latency_mean_s"] < 1.0 and snap["latency_p95_s"] >= 1.2
+    assert snap["latency_mean_s"] >= 1.5 and snap["latency_p95_s"] >= 3.0
 
 
 def test_redis_caches_explanations_by_profile_movie_model_and_prompt(llm, bundle, request_items, monkeypatch, redis_url) -> None:
