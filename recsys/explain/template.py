@@ -15,6 +15,11 @@ BUDGET, TIMEOUT, ERROR, MALFORMED, REJECTED = "budget", "timeout", "error", "mal
 TRANSIENT = frozenset({BUDGET, TIMEOUT, ERROR})
 
 
+def is_transient(fallback: str | None) -> bool:
+    """A fallback that may not happen again (a slow or failing provider): do not cache the list."""
+    return fallback is not None and fallback.split(":")[0] in TRANSIENT
+
+
 @dataclass(frozen=True)
 class Explanation:
     """The text shown under a recommendation and what wrote it.
@@ -34,8 +39,8 @@ class Explanation:
 
     @property
     def transient(self) -> bool:
-        """The fallback may not happen again (a slow or failing provider): do not cache the list."""
-        return self.fallback is not None and self.fallback.split(":")[0] in TRANSIENT
+        """The fallback may not happen again (see :func:`is_transient`)."""
+        return is_transient(self.fallback)
 
 
 class Explainer(ABC):

@@ -19,7 +19,7 @@ from recsys.retrieval.base import Retriever, SearchFilters
 from recsys.serving.bundle import ITEM_ITEM, ServingBundle
 from recsys.serving.cache import Cache, cache_key
 from recsys.explain.context import display_title
-from recsys.explain.template import TRANSIENT
+from recsys.explain.template import is_transient
 from recsys.serving.foldin import FoldIn
 from recsys.retrieval.base import SearchResult
 from recsys.serving.tiers import BLEND, PERSONAL, POPULAR, TierPolicy, popularity_coordinate
@@ -216,7 +216,7 @@ class Recommender:
         out = Recommendations(
             items=self._items(result, ratings if explain else None, PERSONAL), tier=PERSONAL, model_version=self.version, n_ratings=len(watched)
         )
-        if not any((item.explanation_fallback or "").split(":")[0] in TRANSIENT for item in out.items):  # a slow LLM may answer next time
+        if not any(is_transient(item.explanation_fallback) for item in out.items):  # a slow LLM may answer next time
             self.cache.set(key, _cacheable(out), ttl=self.limits.result_ttl)
         return out
 
