@@ -87,13 +87,12 @@ RATINGS_FAST_PATH = (
 
 
 def first_failure_sql(rules: list[Rule], fast_path: str | None = None) -> str:
-    """A SQL expression: ``'<check>:<field>'`` of the first rule the row fails, else NULL.
+    """A SQL expression: the 1-based index in ``rules`` of the first rule the row fails, else NULL.
 
     Args:
         fast_path: a predicate that implies every rule passes (checked first), or None.
     """
-    cases = " ".join(f"WHEN {predicate} THEN {sql_str(check + ':' + field)}"
-                     for check, field, predicate, _ in rules)
+    cases = " ".join(f"WHEN {predicate} THEN {i}" for i, (_, _, predicate, _) in enumerate(rules, start=1))
     fast = f"WHEN {fast_path} THEN NULL " if fast_path else ""
     return f"CASE {fast}{cases} ELSE NULL END"
 

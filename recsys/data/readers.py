@@ -154,16 +154,18 @@ def _create_view(
                {split_sql(layout.delim, bool(layout.quote))} AS fields
         FROM ({lines_sql(path, layout.encoding)}) WHERE line > {1 if layout.header else 0}"""
     )
+    con.execute(f"CREATE OR REPLACE VIEW {view}_source AS SELECT {sql_str(str(path))} AS file")
     columns = ", ".join(f"nullif(fields[{i + 1}], '') AS \"{name}\"" for i, name in enumerate(layout.names))
     select = select or ", ".join(f'"{name}"' for name in layout.names)
     con.execute(
-        f"""CREATE OR REPLACE VIEW {view} AS SELECT file, line, text, complete, {select}
-        FROM (SELECT file, line, text, complete, {columns} FROM {view}_lines WHERE len(fields) = {n})"""
+        f"""CREATE OR REPLACE VIEW {view}_all AS
+        SELECT file, line, text, complete, CAST(len(fields) AS INTEGER) AS found, {n} AS expected, {select}
+        FROM (SELECT file, line, text, complete, fields, {columns} FROM {view}_lines)"""
     )
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * EXCLUDE (found, expected) FROM {view}_all WHERE found = expected")
     con.execute(
         f"""CREATE OR REPLACE VIEW {view}_malformed AS
-        SELECT file, line, text, {n} AS expected, CAST(len(fields) AS INTEGER) AS found
-        FROM {view}_lines WHERE len(fields) <> {n}"""
+        SELECT file, line, text, expected, found FROM {view}_all WHERE found <> expected"""
     )
     return view
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import duckdb
 
-from recsys.data.checks import MAX_RATING, MIN_RATING, RATINGS_FAST_PATH, Rule, first_failure_sql, fixes, movie_rules, rating_rules
+from recsys.data.checks import MAX_RATING, MIN_RATING, RATINGS_FAST_PATH, Rule, first_failure_sql, movie_rules, rating_rules
+from recsys.data.lines import sql_str
 
 __all__ = ["MAX_RATING", "MIN_RATING", "DataValidationError", "Problem", "ValidationReport", "validate"]
 
@@ -156,47 +157,69 @@ def malformed_problems(con: duckdb.DuckDBPyConnection, view: str, columns: tuple
     ]
 
 
-def tag_failures(
-    con: duckdb.DuckDBPyConnection, view: str, rules: list[Rule], table: str, fast_path: str | None = None
+def check_rows(
+    con: duckdb.DuckDBPyConnection, view: str, columns: tuple[str, ...], rules: list[Rule],
+    typed: dict[str, str], table: str, fast_path: str | None = None,
 ) -> list[Problem]:
-    """Creates ``table`` = ``view`` plus ``problem``/``field`` of the first failed rule; reports them."""
+    """Checks every line of ``<view>_all`` in one pass over its file and reports the failures.
+
+    Creates ``table(line, p, <typed>)``: ``p`` is NULL for a row that passes, 0 for a wrong field
+    count, else the 1-based index in ``rules`` of the first rule the row fails; the typed columns
+    (``typed``: name -> SQL expression over the VARCHAR fields) are filled only where ``p`` is NULL.
+    The file is read once: the original text of the example lines is looked up again only when
+    there are problems.
+
+    Returns:
+        Wrong field counts first, then one `Problem` per failed rule, in (check, field) order.
+    """
+    values = ", ".join(f"CASE WHEN p IS NULL THEN {expr} END AS \"{name}\"" for name, expr in typed.items())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT * EXCLUDE (text), CASE WHEN p IS NULL THEN NULL ELSE text END AS text,
-               split_part(p, ':', 1) AS problem, split_part(p, ':', 2) AS field
-        FROM (SELECT *, {first_failure_sql(rules, fast_path)} AS p FROM {view})"""
+        SELECT line, CAST(p AS UTINYINT) AS p, {values}
+        FROM (SELECT *, CASE WHEN found <> expected THEN 0 ELSE {first_failure_sql(rules, fast_path)} END AS p
+              FROM {view}_all)"""
     )
-    value = "CASE field " + " ".join(
-        f"WHEN '{f}' THEN \"{f}\"" for f in sorted({r[1] for r in rules if r[1]})) + " END"
-    found = con.execute(
-        f"""SELECT problem, field, file, count(*), list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}],
-                   list(text ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}],
-                   list({value} ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}]
-            FROM {table} WHERE p IS NOT NULL GROUP BY problem, field, file ORDER BY problem, field, file"""
+    failed = con.execute(
+        f"""SELECT p, count(*), list(line ORDER BY line)[1:{EXAMPLES_PER_PROBLEM}]
+            FROM {table} WHERE p IS NOT NULL GROUP BY p"""
     ).fetchall()
-    fix = fixes(rules)
-    return [
-        Problem(check, file, int(n), [int(x) for x in lines], fix[(check, name)], "dropped", name,
-                [_example(int(x), t, v, name) for x, t, v in zip(lines, texts, values)])
-        for check, name, file, n, lines, texts, values in found
-    ]
+    if not failed:
+        return []
+    wanted = ", ".join(str(int(x)) for _, _, lines in failed for x in lines)
+    cursor = con.execute(f"SELECT * FROM {view}_all WHERE line IN ({wanted})")
+    names = [d[0] for d in cursor.description]
+    found = {row["line"]: row for row in (dict(zip(names, r)) for r in cursor.fetchall())}
+    problems = []
+    for p, count, lines in failed:
+        file = found[lines[0]]["file"]
+        if p == 0:
+            expected = found[lines[0]]["expected"]
+            problems.append(Problem(
+                "wrong_field_count", file, int(count), lines,
+                f"each line needs exactly {expected} fields ({', '.join(columns)}); repair or delete "
+                f"these lines (a title or tag with a comma must be \"quoted\")", "dropped",
+                examples=[f"line {x}: expected {expected} fields, found {found[x]['found']} in {found[x]['text']!r}"
+                          for x in lines],
+            ))
+            continue
+        check, name, _, fix = rules[p - 1]
+        problems.append(Problem(check, file, int(count), lines, fix, "dropped", name,
+                                [_example(x, found[x]["text"], found[x].get(name), name) for x in lines]))
+    return sorted(problems, key=lambda q: (q.check != "wrong_field_count", q.check, q.field))
 
 
 def validate_movies(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> None:
     """Create ``clean_movies(movieId BIGINT, title VARCHAR, genres VARCHAR)`` from ``raw_movies``."""
     from recsys.data.readers import MOVIES_COLUMNS
 
-    report.problems += malformed_problems(con, "raw_movies", MOVIES_COLUMNS)
-    report.problems += tag_failures(con, "raw_movies", movie_rules(), "movies_checked")
+    typed = {"movieId": 'CAST(trim("movieId") AS BIGINT)', "title": "coalesce(title, '')",
+             "genres": "coalesce(genres, '')"}
+    report.problems += check_rows(con, "raw_movies", MOVIES_COLUMNS, movie_rules(), typed, "movies_checked")
+    file = con.execute("SELECT file FROM raw_movies_source").fetchone()[0]
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE movies_typed AS
-        SELECT file, line, text, CAST(trim(movieId) AS BIGINT) AS movieId, coalesce(title, '') AS title,
-               coalesce(genres, '') AS genres
-        FROM movies_checked WHERE p IS NULL
-        """
+        f"""CREATE OR REPLACE TEMP VIEW movies_typed AS
+        SELECT {sql_str(file)} AS file, line, movieId, title, genres FROM movies_checked WHERE p IS NULL"""
     )
-    con.execute("DROP TABLE movies_checked")
     report.problems += _collect(
         con,
         "(SELECT *, count(*) OVER (PARTITION BY movieId) AS n_same, "
@@ -214,33 +237,31 @@ def validate_movies(con: duckdb.DuckDBPyConnection, report: ValidationReport) ->
         QUALIFY row_number() OVER (PARTITION BY movieId ORDER BY line) = 1
         """
     )
-    malformed = con.execute("SELECT count(*) FROM raw_movies_malformed").fetchone()[0]
-    report.rows_in["movies"] = con.execute("SELECT count(*) FROM raw_movies").fetchone()[0] + malformed
+    report.rows_in["movies"] = con.execute("SELECT count(*) FROM movies_checked").fetchone()[0]
     report.rows_out["movies"] = con.execute("SELECT count(*) FROM clean_movies").fetchone()[0]
+    con.execute("DROP VIEW movies_typed")
+    con.execute("DROP TABLE movies_checked")
 
 
 def validate_ratings(con: duckdb.DuckDBPyConnection, report: ValidationReport) -> None:
     """Create ``clean_ratings(userId, movieId, rating, timestamp)`` from ``raw_ratings``.
 
     One pass over the raw file checks and casts every field, tagging each row with the first rule
-    it fails (:mod:`recsys.data.checks`); rows with a wrong field count come from
-    ``raw_ratings_malformed``. Expects ``clean_movies`` to exist. Duplicate (userId, movieId) pairs
-    keep the latest rating (largest timestamp, then the later line).
+    it fails (:mod:`recsys.data.checks`) or a wrong field count (:func:`check_rows`). Expects
+    ``clean_movies`` to exist. Duplicate (userId, movieId) pairs keep the latest rating (largest
+    timestamp, then the later line).
     """
     from recsys.data.readers import RATINGS_COLUMNS
 
-    report.problems += malformed_problems(con, "raw_ratings", RATINGS_COLUMNS)
-    report.problems += tag_failures(con, "raw_ratings", rating_rules(), "ratings_checked", RATINGS_FAST_PATH)
+    typed = {"userId": 'CAST(trim("userId") AS BIGINT)', "movieId": 'CAST(trim("movieId") AS BIGINT)',
+             "rating": "CAST(trim(rating) AS FLOAT)", "timestamp": 'CAST(trim("timestamp") AS BIGINT)'}
+    report.problems += check_rows(con, "raw_ratings", RATINGS_COLUMNS, rating_rules(), typed,
+                                  "ratings_checked", RATINGS_FAST_PATH)
+    file = con.execute("SELECT file FROM raw_ratings_source").fetchone()[0]
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE ratings_typed AS
-        SELECT file, line, CAST(trim(userId) AS BIGINT) AS userId,
-               CAST(trim(movieId) AS BIGINT) AS movieId, CAST(trim(rating) AS FLOAT) AS rating,
-               CAST(trim(timestamp) AS BIGINT) AS timestamp
-        FROM ratings_checked WHERE p IS NULL
-        """
+        f"""CREATE OR REPLACE TEMP VIEW ratings_typed AS SELECT {sql_str(file)} AS file, line,
+        userId, movieId, rating, timestamp FROM ratings_checked WHERE p IS NULL"""
     )
-    con.execute("DROP TABLE ratings_checked")
     report.problems += _collect(
         con,
         "ratings_typed",
@@ -249,10 +270,10 @@ def validate_ratings(con: duckdb.DuckDBPyConnection, report: ValidationReport) -
         "every rated movieId must appear in the movies file",
         "dropped",
     )
-    malformed = con.execute("SELECT count(*) FROM raw_ratings_malformed").fetchone()[0]
-    report.rows_in["ratings"] = con.execute("SELECT count(*) FROM raw_ratings").fetchone()[0] + malformed
+    report.rows_in["ratings"] = con.execute("SELECT count(*) FROM ratings_checked").fetchone()[0]
     _dedupe_latest(con, report)
-    con.execute("DROP TABLE ratings_typed")
+    con.execute("DROP VIEW ratings_typed")
+    con.execute("DROP TABLE ratings_checked")
     report.rows_out["ratings"] = con.execute("SELECT count(*) FROM clean_ratings").fetchone()[0]
 
 
