@@ -14,7 +14,9 @@ false only for the last line of a file that does not end in a newline (the mark 
 file; validation drops it). Lines are read by `recsys.data.lines`, so CRLF, LF or a mix of both
 number correctly. Rows whose field count is wrong are not in `raw_<x>` but in
 `raw_<x>_malformed(file, line, text, expected, found)`, so validation reports and drops them
-(lenient) or fails (strict) instead of the parser aborting.
+(lenient) or fails (strict) instead of the parser aborting. `raw_<x>_all` has every line with
+`found`/`expected` field counts (validation checks it in one pass over the file) and
+`raw_<x>_source(file)` names the file without reading it.
 
 Views are lazy: DuckDB reads the files when a view is queried. With `validate=True` (the default)
 `register` also scans each file once (about a second per 25M rows) so that undecodable text (a
