@@ -54,11 +54,16 @@ class SyntheticData(MovieLensData):
         self.generator = generator
         self.chunk_users = chunk_users
 
-    def prepare(self) -> ProcessedDataset:
-        """Generate the raw files if this configuration has none yet, then process them."""
+    def generate(self) -> Path:
+        """Generate the raw files if this configuration has none yet; returns ``raw_dir``."""
         if not (self.raw_dir / "ratings.csv").exists():
             log.info("generating synthetic data into %s", self.raw_dir)
             sweep_stale(self.raw_dir.parent)
             with atomic_directory(self.raw_dir) as tmp:
                 generate_synthetic(self.generator, tmp, chunk_users=self.chunk_users)
+        return self.raw_dir
+
+    def prepare(self) -> ProcessedDataset:
+        """Generate the raw files if this configuration has none yet, then process them."""
+        self.generate()
         return super().prepare()
