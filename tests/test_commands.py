@@ -26,7 +26,7 @@ def _target(spec: str):
 def test_every_command_is_declared() -> None:
     assert set(SCRIPTS) == {
         "recsys-leaderboard", "recsys-coverage-curve", "recsys-bench-processing", "recsys-bench-training",
-        "recsys-bench-eval", "recsys-bench-rerank", "recsys-download", "recsys-generate-synthetic", "recsys-eda",
+        "recsys-bench-eval", "recsys-bench-rerank", "recsys-bench-scale", "recsys-download", "recsys-generate-synthetic", "recsys-eda",
         "recsys-loss-table", "recsys-loss-study", "recsys-bench-sweep", "recsys-bench-serving", "recsys-bench-retrieval", "recsys-package", "recsys-cold-start", "recsys-explain-report",
     }  # fmt: skip
 
@@ -45,7 +45,8 @@ def test_command_target_resolves_and_parses_help(command: str, capsys: pytest.Ca
 @pytest.mark.parametrize(
     ("module", "name"),
     [("recsys.benchmarks.evaluation", "eval"), ("recsys.benchmarks.rerank", "rerank"),
-     ("recsys.benchmarks.training", "training"), ("recsys.benchmarks.processing", "processing")],
+     ("recsys.benchmarks.training", "training"), ("recsys.benchmarks.processing", "processing"),
+     ("recsys.benchmarks.scale", "scale")],
 )  # fmt: skip
 def test_benchmarks_write_under_outputs_by_default(module: str, name: str) -> None:
     args = importlib.import_module(module).parse_args([])
