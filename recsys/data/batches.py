@@ -1,9 +1,12 @@
 """Training batches cut from tensors, never from a per-row ``Dataset.__getitem__``.
 
 The whole training split lives in a few tensors (on the GPU when training on one). Each epoch draws
-one permutation (seeded by ``seed + epoch``, identical on every rank), each rank takes its own
-equal-sized shard of it (DDP), and batches are slices of that shard: one gather per column per
-batch, no Python per row.
+one permutation (seeded by ``seed + epoch``, identical on every rank) and cuts it into global
+batches of ``world_size * batch_size`` rows; rank ``r`` takes the ``r``-th ``batch_size`` slice of
+each. So DDP step ``i`` trains on exactly the rows a single process with batch
+``world_size * batch_size`` sees at its step ``i``: with a loss that is a mean over rows, DDP's
+gradient average is that single process's gradient. One gather per column per batch, no Python
+per row.
 """
 
 from __future__ import annotations
@@ -16,13 +19,21 @@ import torch
 class TensorBatches:
     """An iterable of ``dict[str, Tensor]`` batches over parallel tensors.
 
+    Batch ``i`` of rank ``r`` holds rows ``order[i*G + r*B : i*G + (r+1)*B]`` of the epoch's
+    permutation ``order``, with ``B = batch_size`` (per rank) and ``G = world_size * B`` (the
+    global batch). Every rank yields the same number of equal-sized batches, so DDP steps stay in
+    lock-step. The tail of ``n mod G`` rows is dropped with ``drop_last``; otherwise it is one more
+    step in which each rank takes ``(n mod G) // world_size`` rows (the last ``(n mod G) mod
+    world_size`` rows of the epoch are left out, and no step is added when that share is 0).
+
     Args:
         tensors: columns of equal length N (e.g. ``user_idx``, ``item_idx``, ``rating``).
-        batch_size: rows per batch (per rank).
+        batch_size: rows per batch and rank (Lightning's convention: the global batch is
+            ``world_size * batch_size``).
         shuffle: draw a new permutation each epoch.
-        drop_last: drop the last incomplete batch (keeps batch norm and in-batch softmax stable).
+        drop_last: drop the last incomplete global batch (keeps batch norm and in-batch softmax stable).
         seed: base seed; epoch ``e`` uses ``seed + e`` so a resumed run sees the same order.
-        rank, world_size: this process's shard of every epoch's permutation.
+        rank, world_size: this process's slice of every global batch.
         device: where batches are produced; tensors are moved there once. On a CPU device with
             ``pin_memory`` the columns are pinned so a later ``.to(cuda, non_blocking=True)`` is
             asynchronous.
@@ -45,6 +56,8 @@ class TensorBatches:
             raise ValueError(f"all columns must have the same length, got {lengths}")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if world_size <= 0 or not 0 <= rank < world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
         self.device = torch.device(device)
         self.tensors = {name: t.to(self.device) for name, t in tensors.items()}
         if pin_memory and self.device.type == "cpu" and torch.cuda.is_available():
@@ -59,31 +72,48 @@ class TensorBatches:
         self.epoch = 0
 
     @property
+    def global_batch_size(self) -> int:
+        """Rows of one step over all ranks: ``world_size * batch_size``."""
+        return self.world_size * self.batch_size
+
+    def _tail_per_rank(self) -> int:
+        """Rows each rank takes from the last, incomplete global batch (0: no such step)."""
+        return 0 if self.drop_last else (self.n % self.global_batch_size) // self.world_size
+
+    @property
     def rows_per_rank(self) -> int:
-        """Rows each rank sees per epoch (equal on every rank, so DDP steps stay in lock-step)."""
-        return self.n // self.world_size
+        """Rows each rank sees per epoch (equal on every rank)."""
+        return (self.n // self.global_batch_size) * self.batch_size + self._tail_per_rank()
 
     def __len__(self) -> int:
-        full, rest = divmod(self.rows_per_rank, self.batch_size)
-        return full if (self.drop_last or rest == 0) else full + 1
+        return self.n // self.global_batch_size + (1 if self._tail_per_rank() else 0)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose permutation the next iteration uses."""
         self.epoch = epoch
 
     def _order(self) -> torch.Tensor:
+        """The epoch's permutation of all N rows (the same on every rank)."""
         if not self.shuffle:
-            order = torch.arange(self.n, device=self.device)
-        else:
-            generator = torch.Generator(device=self.device).manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.n, generator=generator, device=self.device)
-        start = self.rank * self.rows_per_rank
-        return order[start : start + self.rows_per_rank]
+            return torch.arange(self.n, device=self.device)
+        generator = torch.Generator(device=self.device).manual_seed(self.seed + self.epoch)
+        return torch.randperm(self.n, generator=generator, device=self.device)
+
+    def _slices(self) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` in the epoch's permutation of this rank's batch at each step."""
+        full, size = self.n // self.global_batch_size, self.batch_size
+        for step in range(full):
+            start = step * self.global_batch_size + self.rank * size
+            yield start, start + size
+        tail = self._tail_per_rank()
+        if tail:
+            start = full * self.global_batch_size + self.rank * tail
+            yield start, start + tail
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         order = self._order()
-        for b in range(len(self)):
-            index = order[b * self.batch_size : (b + 1) * self.batch_size]
+        for start, stop in self._slices():
+            index = order[start:stop]
             yield {name: t.index_select(0, index) for name, t in self.tensors.items()}
         self.epoch += 1
 

@@ -20,51 +20,16 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from recsys.evaluation.exclusion import ChunkExclusions, Exclusions, csr_contains
+from recsys.evaluation.exclusion import mask_csr_ as _mask_
+
+__all__ = ["FaissSearch", "TorchSearch", "csr_contains", "topk_from_embeddings", "topk_from_scorer"]
+
 _EXTRA = 8  # candidates beyond k; more means fewer whole-catalog re-rankings on ties
 _GPU_FAISS_MAX_K = 2048
 _NEG_INF = float("-inf")
 # A candidate search is built from the (I, D) float32 item vectors: TorchSearch or FaissSearch.
 SearchFactory = Callable[[Tensor], "TorchSearch | FaissSearch"]
-
-
-def csr_contains(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Vectorised membership test of (row, col) pairs in the stored entries of a CSR matrix.
-
-    Args:
-        matrix: sparse matrix of shape (R, C); every stored entry counts, whatever its value.
-        rows: int array of row indices, broadcastable with ``cols``.
-        cols: int array of column indices; negative values (padding) give False.
-
-    Returns:
-        Boolean array of the broadcast shape of ``rows`` and ``cols``.
-    """
-    m = matrix.tocsr()
-    if not m.has_sorted_indices:
-        m = m.sorted_indices()
-    rows, cols = np.broadcast_arrays(np.asarray(rows, np.int64), np.asarray(cols, np.int64))
-    if m.nnz == 0:
-        return np.zeros(rows.shape, dtype=bool)
-    n_cols = m.shape[1]
-    owner = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-    keys = owner * n_cols + m.indices.astype(np.int64)  # sorted: rows ascend, columns ascend
-    query = rows * n_cols + cols
-    pos = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-    return (keys[pos] == query) & (cols >= 0) & (cols < n_cols)
-
-
-def _coo_of(sub: sp.csr_matrix, device: torch.device) -> tuple[Tensor, Tensor]:
-    """(row, col) index tensors of the stored entries of a chunk's exclusion matrix."""
-    rows = np.repeat(np.arange(sub.shape[0], dtype=np.int64), np.diff(sub.indptr))
-    cols = sub.indices[sub.indptr[0] : sub.indptr[-1]].astype(np.int64)
-    return torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)
-
-
-def _mask_(scores: Tensor, sub: sp.csr_matrix | None) -> Tensor:
-    """Set excluded (row, item) scores of a (B, I) chunk to -inf, in place."""
-    if sub is not None and sub.nnz:
-        r, c = _coo_of(sub, scores.device)
-        scores[r, c] = _NEG_INF
-    return scores
 
 
 def _tie_sort(idx: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
@@ -125,36 +90,46 @@ def _error_bound(dim: int, device: torch.device, faiss_gpu: bool = False) -> flo
 
 
 class TorchSearch:
-    """Candidates from a masked float32 matmul and a two-level (block max, then item) topk.
+    """Candidates from a masked float32 matmul and a top-k over each score row.
 
     The score buffer is allocated once and reused: fresh chunk-sized tensors cost page faults
     comparable to the matmul itself on CPU. Items are padded to whole blocks of ``_BLOCK``.
+
+    Args:
+        items: (I, D) float32 item vectors.
+        block_search: take the top-k in two levels (maximum of each block of ``_BLOCK`` items,
+            the top blocks, then the top items inside them; exact). None: on CPU only, where a
+            plain ``torch.topk`` over 59k columns costs as much as the matmul; on a GPU one
+            ``torch.topk`` pass is as cheap as the block maxima.
     """
 
     _BLOCK = 64
     order_by_exclusions = False
 
-    def __init__(self, items: Tensor) -> None:
+    def __init__(self, items: Tensor, block_search: bool | None = None) -> None:
         self.n_items, dim = items.shape
         self.n_pad = -(-self.n_items // self._BLOCK) * self._BLOCK
         pad = items.new_zeros(self.n_pad - self.n_items, dim)
         self.items = torch.cat([items, pad])
         self.buf: Tensor | None = None
         self.faiss_gpu = False
+        self.block_search = (not items.is_cuda) if block_search is None else bool(block_search)
 
-    def __call__(self, u: Tensor, sub: sp.csr_matrix | None, c: int):
+    def __call__(self, u: Tensor, excl: ChunkExclusions | None, c: int):
+        """(B, D) users -> (candidates (B, c) with -1 for none, floor (B,)) (see :func:`_select`)."""
         n_b, n = u.shape[0], self.n_items
         if self.buf is None or self.buf.shape[0] < n_b:
             self.buf = torch.empty(n_b, self.n_pad, dtype=torch.float32, device=u.device)
         scores = torch.mm(u, self.items.T, out=self.buf[:n_b])
         scores[:, n:] = _NEG_INF
-        _mask_(scores, sub)
+        if excl is not None:
+            excl.mask_(scores)
         n_blocks = self.n_pad // self._BLOCK
         if c >= n:
             vals, cand = scores[:, :n], torch.arange(n, device=u.device).expand(n_b, n)
             floor = torch.full_like(vals[:, 0], _NEG_INF)
-        elif n_blocks <= 2 * c:
-            vals, cand = torch.topk(scores[:, :n], c, dim=1, sorted=False)
+        elif not self.block_search or n_blocks <= 2 * c:  # padding columns are -inf: never candidates
+            vals, cand = torch.topk(scores, c, dim=1, sorted=False)
             floor = vals.min(dim=1).values
         else:  # the top c items lie in the c blocks with the highest maxima
             blocks = scores.view(n_b, n_blocks, self._BLOCK)
@@ -189,8 +164,10 @@ class FaissSearch:
             self.max_k = min(self.n_items, _GPU_FAISS_MAX_K)
         self.index = index
 
-    def __call__(self, u: Tensor, sub: sp.csr_matrix | None, c: int):
+    def __call__(self, u: Tensor, excl: ChunkExclusions | None, c: int):
+        """(B, D) users -> (candidates (B, c) with -1 for none, floor (B,)) (see :func:`_select`)."""
         n_b = u.shape[0]
+        sub = excl.csr() if excl is not None else None
         n_excl = int(np.diff(sub.indptr).max()) if sub is not None and sub.nnz else 0
         depth = min(self.max_k, c + n_excl)
         dist, lab = self.index.search(np.ascontiguousarray(u.detach().cpu().numpy()), depth)
@@ -210,20 +187,16 @@ class FaissSearch:
         return torch.from_numpy(cand).to(u.device), torch.from_numpy(floor).to(u.device)
 
 
-def _chunks(exclude: sp.csr_matrix | None, n: int, chunk_size: int, by_count: bool):
-    """Yield (rows LongTensor-able ndarray, exclusion sub-matrix) per chunk of users."""
+def _chunks(exclusions: Exclusions, n: int, chunk_size: int, by_count: bool):
+    """Yield (rows, their exclusions) per chunk: a slice of consecutive users, or (``by_count``)
+    an ascending int array of users with similar exclusion counts (shallower faiss searches)."""
     order = None
-    if by_count and exclude is not None:  # similar exclusion counts -> shallower faiss searches
-        order = np.argsort(np.diff(exclude.indptr), kind="stable")
+    if by_count and exclusions.csr is not None:
+        order = np.argsort(np.diff(exclusions.csr.indptr), kind="stable")
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
-        if order is None:
-            rows = np.arange(start, stop)
-            sub = exclude[start:stop] if exclude is not None else None
-        else:
-            rows = np.sort(order[start:stop])
-            sub = exclude[rows]
-        yield rows, sub
+        rows = slice(start, stop) if order is None else np.sort(order[start:stop])
+        yield rows, ChunkExclusions(exclusions, rows)
 
 
 def _check(k: int, n_rows: int, n_items: int, exclude: sp.csr_matrix | None) -> None:
@@ -241,6 +214,7 @@ def topk_from_embeddings(
     exclude: sp.csr_matrix | None = None,
     backend: SearchFactory = TorchSearch,
     chunk_size: int = 4096,
+    stats: dict[str, int] | None = None,
 ) -> Tensor:
     """Exact top-k items by inner product, excluded items removed, ties by item index.
 
@@ -253,6 +227,8 @@ def topk_from_embeddings(
             it): :class:`TorchSearch` (matmul + topk on the tensors' device) or :class:`FaissSearch`
             (``IndexFlatIP``; a GPU index when faiss has GPU support and the tensors are on CUDA).
         chunk_size: users scored at once; peak memory is about chunk_size x I x 4 bytes.
+        stats: optional dict that receives ``whole_catalog_rows``, the users ranked again over
+            the whole catalogue in float64 (boundary ties, too few eligible candidates).
 
     Returns:
         LongTensor of shape (U, k) on ``user_emb.device``, -1 where fewer than k items are eligible.
@@ -264,29 +240,31 @@ def topk_from_embeddings(
     out = torch.full((n_users, k), -1, dtype=torch.long, device=device)
     if n_users == 0 or n_items == 0:
         return out
-    items32 = item_emb.detach().float().contiguous()
-    items64 = items32.double()
     if not callable(backend):
         raise ValueError(f"backend must be a search class such as TorchSearch or FaissSearch, got {backend!r}")
+    items32 = item_emb.detach().float().contiguous()
+    items64 = items32.double()
     search = backend(items32)
+    exclusions = Exclusions(exclude, device)
     rel = _error_bound(items32.shape[1], device, search.faiss_gpu)
     vmax = items64.norm(dim=1).max()
-    for rows, sub in _chunks(exclude, n_users, chunk_size, by_count=search.order_by_exclusions):
-        rows_t = torch.from_numpy(rows).to(device)
-        u32 = user_emb[rows_t].detach().float()
+    exact_rows = torch.ones(n_users, dtype=torch.bool, device=device)
+    # No host synchronisation inside the loop: the GPU queues chunk after chunk.
+    for rows, excl in _chunks(exclusions, n_users, chunk_size, by_count=search.order_by_exclusions):
+        index = rows if isinstance(rows, slice) else torch.from_numpy(rows).to(device)
+        u32 = user_emb[index].detach().float()
         u64 = u32.double()
-        cand, floor = search(u32, sub, k + _EXTRA)
+        cand, floor = search(u32, excl, k + _EXTRA)
         picked = items64.index_select(0, cand.clamp(min=0).flatten()).view(*cand.shape, -1)
-        exact = torch.einsum("bd,bcd->bc", u64, picked)
-        exact = exact.masked_fill(cand < 0, _NEG_INF)
-        delta = rel * u64.norm(dim=1) * vmax
-        top, ok = _select(cand, exact, floor, delta, k)
-        redo = torch.nonzero(~ok).flatten()
-        if redo.numel():  # boundary ties or too few candidates: whole catalog in float64
-            bad = redo.cpu().numpy()
-            full = _mask_(u64[redo] @ items64.T, sub[bad] if sub is not None else None)
-            top[redo] = _full_sort(full, k)
-        out[rows_t] = top
+        exact = torch.einsum("bd,bcd->bc", u64, picked).masked_fill(cand < 0, _NEG_INF)
+        out[index], exact_rows[index] = _select(cand, exact, floor, rel * u64.norm(dim=1) * vmax, k)
+    redo = torch.nonzero(~exact_rows).flatten()  # the one synchronisation
+    if stats is not None:
+        stats["whole_catalog_rows"] = int(redo.numel())
+    for start in range(0, redo.numel(), chunk_size):  # boundary ties, too few candidates: float64
+        index = redo[start : start + chunk_size]
+        full = user_emb[index].detach().float().double() @ items64.T
+        out[index] = _full_sort(exclusions.mask_rows_(full, index.cpu().numpy()), k)
     return out
 
 

@@ -1,8 +1,10 @@
 """LightningDataModule: the processed split, training batches cut from tensors, evaluation users.
 
 ``prepare_data`` processes the raw files (DuckDB, cached by content hash); Lightning calls it on
-one process per node, and the processing itself holds a file lock, so concurrent runs (DDP ranks,
-parallel sweep jobs) never process the same data set twice. ``setup`` loads the split.
+one process per node, and the processing itself holds a file lock, so concurrent processes (ranks
+started by ``torchrun`` or ``srun``, which each run ``train()``, and parallel sweep jobs) never
+process the same data set twice: the first processes, the others wait and read the cache.
+``setup`` loads the split; ``train_dataloader`` gives each rank its slice of every global batch.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_info
 
 from recsys.data.batches import TensorBatches, UserChunks
 from recsys.data.interactions import SplitData
@@ -26,7 +29,10 @@ class InteractionDataModule(pl.LightningDataModule):
     Args:
         data: ``conf/data`` node (processed in ``prepare_data``, loaded in ``setup``).
         protocol: the evaluation protocol (``conf/eval``) that builds the val and test tasks.
-        batch_size: training rows per batch and rank (positive).
+        batch_size: training rows per batch and rank (positive; Lightning's convention). Under DDP the
+            global batch is ``world_size * batch_size`` and step i trains on exactly the rows a
+            single process with that batch sees at its step i; to keep a one-device run's global
+            batch G on W processes, set ``batch_size=G/W``.
         seed: base seed of the epoch permutations.
         data_on_device: hold the training tensors on the accelerator (fastest when they fit);
             otherwise they stay on the CPU, pinned, and batches are copied non-blocking.
@@ -94,7 +100,10 @@ class InteractionDataModule(pl.LightningDataModule):
         n_rows = len(train.user_idx[keep])
         if n_rows == 0:
             raise ConfigError(f"no training rating is >= min_positive_rating={self.min_positive_rating}; lower it or set it to null")
-        batch_size = min(self.batch_size, max(1, n_rows // max(1, self._world_size())))
+        world_size = self._world_size()
+        batch_size = min(self.batch_size, max(1, n_rows // world_size))  # at least one step per epoch
+        if world_size > 1:
+            rank_zero_info(f"batch_size={batch_size} rows per rank x {world_size} ranks: global batch {batch_size * world_size}")
         self.train_batches = TensorBatches(
             {
                 "user_idx": torch.from_numpy(train.user_idx[keep]),
@@ -106,7 +115,7 @@ class InteractionDataModule(pl.LightningDataModule):
             drop_last=self.drop_last,
             seed=self.seed,
             rank=self._rank(),
-            world_size=self._world_size(),
+            world_size=world_size,
             device=device,
             pin_memory=device.type == "cpu",
         )

@@ -28,10 +28,14 @@ from recsys.evaluation.evaluate import evaluate_vectors
 from recsys.evaluation.metrics import RankingReport
 from recsys.losses.outputs import TowerOutputs
 from recsys.training.build import build_loss, build_two_tower, load_split
+from recsys.training.sparse_optim import parameter_groups
 from recsys.utils.rng import get_rng_states, set_rng_states
 from recsys.utils.partials import plain_partial
 
 ConfigLike = DictConfig | dict[str, Any] | None
+# torch.compile modes (compile_mode); the last two capture CUDA graphs on GPUs
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
+CUDA_GRAPH_MODES = COMPILE_MODES[2:]
 
 
 def _plain(node: ConfigLike) -> dict[str, Any] | None:
@@ -62,6 +66,10 @@ class TwoTowerModule(pl.LightningModule):
         monitor: the metric LR schedulers such as ReduceLROnPlateau follow.
         compile_step: run the training step's forward and loss through ``torch.compile``
             (the modules stay uncompiled, so checkpoints keep their keys).
+        compile_mode: ``torch.compile``'s mode for ``compile_step``: ``default``,
+            ``reduce-overhead`` (CUDA graphs: one replay per forward and backward instead of a
+            launch per kernel), ``max-autotune`` (autotuned kernels and CUDA graphs) or
+            ``max-autotune-no-cudagraphs``; CUDA graphs apply on GPUs only.
         split_data: the loaded split (injected by ``train()``; not a hyper-parameter).
     """
 
@@ -76,9 +84,12 @@ class TwoTowerModule(pl.LightningModule):
         min_positive_rating: float | None = None,
         monitor: str = "val/ndcg@10",
         compile_step: bool = False,
+        compile_mode: str = "default",
         split_data: SplitData | None = None,
     ) -> None:
         super().__init__()
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {compile_mode!r}")
         model, loss, optimizer = _plain(model), _plain(loss), _plain(optimizer)
         data, scheduler, rerank = _plain(data), _plain(scheduler), _plain(rerank)
         self.save_hyperparameters(ignore=["split_data"], logger=False)
@@ -94,12 +105,14 @@ class TwoTowerModule(pl.LightningModule):
         self.reranker = instantiate(_cfg(rerank)) if rerank else None
         self.monitor = monitor
         self.compile_step = bool(compile_step)
+        self.compile_mode = compile_mode
         self._compiled_batch_loss: Any = None
         self._user_vectors: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._item_vectors: torch.Tensor | None = None
         self.reports: dict[str, RankingReport] = {}
         self._epoch_loss_sum = torch.zeros(())
         self._epoch_steps = 0
+        self._shard = (0, 1)  # (rank, world size) of training, set at fit start
 
     # ----------------------------------------------------------------- training
     def tower_outputs(self, batch: dict[str, torch.Tensor]) -> TowerOutputs:
@@ -114,29 +127,44 @@ class TwoTowerModule(pl.LightningModule):
             similarity=self.model.similarity,
         )
         if self.loss.needs_negatives:
-            neg_idx = self.loss.negative_sampler.sample(user_idx.shape[0], device=user_idx.device)
+            neg_idx = self.sample_negatives(user_idx.shape[0], user_idx.device)
             neg = self.model.item_embeddings(neg_idx.reshape(-1)).reshape(*neg_idx.shape, -1)
             out.neg_item, out.neg_item_idx = neg, neg_idx
         if self.loss.needs_all_items:
             out.all_items = self.model.item_embeddings(None)
         return out
 
+    def sample_negatives(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        """This rank's rows of the global batch's negatives: LongTensor (batch_size, N).
+
+        Every DDP rank starts from the same seed, so each draws the negatives of the whole global
+        batch (``world_size * batch_size`` rows, as one process with that batch would) and keeps
+        its slice: ranks get different negatives, not copies. One process: a plain draw.
+        """
+        rank, world_size = self._shard
+        negatives = self.loss.negative_sampler.sample(batch_size * world_size, device=device)
+        return negatives[rank * batch_size : (rank + 1) * batch_size]
+
     def batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The loss of one batch (what ``compile_step`` compiles)."""
         return self.loss(self.tower_outputs(batch))
 
     def on_fit_start(self) -> None:
+        self._shard = (self.global_rank, self.trainer.world_size)
         if self.compile_step and self._compiled_batch_loss is None:
-            self._compiled_batch_loss = torch.compile(self.batch_loss)
+            self._compiled_batch_loss = torch.compile(self.batch_loss, mode=self.compile_mode)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if self._compiled_batch_loss is not None and self.compile_mode in CUDA_GRAPH_MODES:
+            torch.compiler.cudagraph_mark_step_begin()  # a new step: last step's graph outputs may be reused
         loss = (self._compiled_batch_loss or self.batch_loss)(batch)
         # self.log costs ~1 ms of Python per call, as much as a whole GPU step: log the step loss
         # every trainer.log_every_n_steps only, and the epoch mean from a running device-side sum.
         self._epoch_loss_sum = self._epoch_loss_sum + loss.detach()
         self._epoch_steps += 1
         if batch_idx % max(1, self.trainer.log_every_n_steps) == 0:
-            self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+            # a copy: under CUDA graphs the next step's replay overwrites ``loss`` in place
+            self.log("train/loss", loss.detach().clone(), on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -210,7 +238,8 @@ class TwoTowerModule(pl.LightningModule):
 
     # --------------------------------------------------------------- optimizers
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        # the sparse embedding tables (sparse=True) in a group of their own: recsys/training/sparse_optim.py
+        optimizer = self.optimizer_factory(params=parameter_groups(self))
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)

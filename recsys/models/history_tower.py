@@ -46,6 +46,8 @@ class HistoryUserTower(nn.Module):
         activation: MLP activation name.
         init_std: Standard deviation of the normal initialisation of the item embeddings.
         eps: Threshold under which ``sum |v_j|`` counts as zero.
+        sparse: ``nn.EmbeddingBag(sparse=True)``: backward gives a sparse gradient of the bagged
+            rows only, which needs an optimizer that takes one (``optimizer=sparse_adam``).
     """
 
     uses_history: bool = True
@@ -67,6 +69,7 @@ class HistoryUserTower(nn.Module):
         activation: str = "relu",
         init_std: float = 0.1,
         eps: float = 1e-6,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         if weighting not in WEIGHTINGS:
@@ -81,7 +84,7 @@ class HistoryUserTower(nn.Module):
         self.register_buffer("history_ratings", ratings.clone())
         self.weighting = weighting
         self.eps = float(eps)
-        self.item_bag = nn.EmbeddingBag(int(num_items), int(embedding_dim), mode="sum")
+        self.item_bag = nn.EmbeddingBag(int(num_items), int(embedding_dim), mode="sum", sparse=bool(sparse))
         nn.init.normal_(self.item_bag.weight, std=init_std)
         self.feature_projection = (
             None if features is None else FeatureProjection(features, feature_projection_dim, indptr.numel() - 1)

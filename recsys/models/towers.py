@@ -46,6 +46,8 @@ class IdTower(nn.Module):
         normalize_output: L2-normalise the output vectors.
         activation: MLP activation name.
         init_std: Standard deviation of the normal initialisation of the embedding.
+        sparse: ``nn.Embedding(sparse=True)``: backward gives a sparse gradient of the looked-up
+            rows only, which needs an optimizer that takes one (``optimizer=sparse_adam``).
     """
 
     uses_history: bool = False
@@ -62,13 +64,14 @@ class IdTower(nn.Module):
         normalize_output: bool = False,
         activation: str = "relu",
         init_std: float = 0.1,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         if int(num_embeddings) <= 0 or int(embedding_dim) <= 0:
             raise ValueError(f"num_embeddings and embedding_dim must be positive, got {num_embeddings}, {embedding_dim}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.embedding = nn.Embedding(int(num_embeddings), int(embedding_dim))
+        self.embedding = nn.Embedding(int(num_embeddings), int(embedding_dim), sparse=bool(sparse))
         nn.init.normal_(self.embedding.weight, std=init_std)
         self.feature_projection = (
             None if features is None else FeatureProjection(features, feature_projection_dim, int(num_embeddings))

@@ -24,6 +24,7 @@ from recsys.lit.two_tower_module import TwoTowerModule
 from recsys.training.build import build_callbacks, build_loggers
 from recsys.training.evaluation import evaluate_baseline, evaluate_module, evaluation_trainer
 from recsys.training.export import export_embeddings
+from recsys.training.launch import leave_process_group
 from recsys.training.resume import resolve_ckpt_path
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def build_module(cfg: DictConfig, datamodule: InteractionDataModule) -> TwoTower
         min_positive_rating=cfg.get("min_positive_rating"),
         monitor=cfg.optimized_metric,
         compile_step=bool(cfg.get("compile_step", False)),
+        compile_mode=cfg.get("compile_mode", "default"),
         split_data=datamodule.data,
     )
 
@@ -70,6 +72,7 @@ def fit_two_tower(cfg: DictConfig, datamodule: InteractionDataModule, output_dir
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir))
     train_seconds = time.perf_counter() - start
+    leave_process_group()  # torchrun / srun / Lightning-launched ranks: rank 0 evaluates alone
     best_callback = best_checkpoint_callback(callbacks)
     best = best_callback.best_model_path if best_callback is not None else ""
     objects: dict[str, Any] = {"module": module, "trainer": trainer, "data": datamodule.data, "best_checkpoint": best, "loggers": loggers}

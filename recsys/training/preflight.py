@@ -3,7 +3,8 @@
 :func:`preflight` instantiates every cheap part of the config (evaluation protocol, re-ranker,
 loss, optimizer, scheduler, datamodule settings) so their constructors refuse invalid values,
 type-checks the trainer's numeric settings, fails when the machine cannot run the trainer or the
-run directory cannot hold checkpoints, and warns about options that do not apply to the model.
+run directory cannot hold checkpoints or a ``torchrun`` / ``srun`` launch does not match the trainer
+(:mod:`recsys.training.launch`), and warns about options that do not apply to the model.
 """
 
 from __future__ import annotations
@@ -14,13 +15,22 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from recsys.evaluation.metrics import METRIC_NAMES
-from recsys.training.build import ConfigError, check_accelerator, is_neural
+from recsys.lit.two_tower_module import COMPILE_MODES
+from recsys.training.build import (
+    ConfigError,
+    build_callbacks,
+    check_accelerator,
+    is_neural,
+)
+from recsys.training.launch import check_launch, hydra_overrides
+from recsys.training.sparse_optim import parameter_groups
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +117,72 @@ def check_parts(cfg: DictConfig) -> None:
     if not is_neural(cfg.model):
         return
     check_trainer(cfg.trainer)
+    if cfg.get("compile_mode", "default") not in COMPILE_MODES:
+        raise ConfigError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {cfg.compile_mode!r}")
     instantiate(cfg.loss)
-    optimizer = instantiate(cfg.optimizer)(params=[torch.nn.Parameter(torch.zeros(1))])
+    optimizer = check_optimizer(cfg)
     if cfg.get("scheduler"):
         instantiate(cfg.scheduler)(optimizer=optimizer)
+
+
+def sparse_towers(model_cfg: DictConfig) -> list[str]:
+    """The towers of a two-tower config whose embedding table is sparse (``<tower>.sparse: true``)."""
+    return [f"model.{t}" for t in ("user_tower", "item_tower") if OmegaConf.select(model_cfg, f"{t}.sparse", default=False)]
+
+
+def check_optimizer(cfg: DictConfig) -> torch.optim.Optimizer:
+    """Build the optimizer on a tower in miniature with the config's embedding layout and take one
+    step, so that an optimizer that cannot take the towers' gradients fails here, not at step 1.
+
+    Sparse tables (``sparse: true``, see :mod:`recsys.training.sparse_optim`) also refuse what
+    cannot take sparse gradients: gradient clipping (``clip_grad_norm_`` has no sparse kernel),
+    ``compile_step`` with sampled negatives (inductor fails on them) and DDP on GPUs (NCCL cannot all-reduce sparse
+    tensors; gloo, ``trainer=ddp_sim``, can).
+
+    Returns:
+        The optimizer (for the scheduler's check).
+    """
+    sparse = sparse_towers(cfg.model)
+    probe = torch.nn.Sequential(torch.nn.Embedding(4, 2, sparse=bool(sparse)), torch.nn.Linear(2, 1))
+    layout = f"{' and '.join(sparse)} sparse: true" if sparse else "dense embedding tables (no tower has sparse: true)"
+    try:
+        optimizer = instantiate(cfg.optimizer)(params=parameter_groups(probe))
+    except ValueError as error:  # a setting the optimizer refuses (its message says which)
+        raise ConfigError(f"optimizer ({cfg.optimizer._target_}) with {layout}: {error}") from error
+    try:
+        probe(torch.tensor([0, 1])).sum().backward()
+        optimizer.step()
+    except RuntimeError as error:  # e.g. "Adam does not support sparse gradients"
+        raise ConfigError(f"{cfg.optimizer._target_} cannot step the gradients of {layout}: {error}. Use optimizer=sparse_adam "
+                          f"(optimizer=sparse_adam_mf with model=mf) for sparse tables, or drop the sparse: true override "
+                          f"(a tower's sparse follows optimizer.sparse_embeddings)") from error
+    if sparse and cfg.trainer.get("gradient_clip_val"):
+        raise ConfigError(f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val} cannot clip the sparse gradients of {layout} "
+                          f"(torch.nn.utils.clip_grad_norm_ has no sparse kernel); drop trainer.gradient_clip_val or use optimizer=adam")
+    if sparse and cfg.get("compile_step") and instantiate(cfg.loss).needs_negatives:
+        raise ConfigError(f"compile_step=true cannot compile the backward of the sparse gradients of {layout} with a loss that "
+                          f"samples negatives (torch.compile's inductor fails where the positives' and negatives' sparse "
+                          f"gradients of the item table add up); drop compile_step, use loss=softmax or full_softmax, or optimizer=adam")
+    trainer = cfg.trainer
+    distributed = trainer.get("strategy", "auto") not in ("auto", "single_device") or trainer.get("devices", 1) != 1 \
+        or (trainer.get("num_nodes") or 1) != 1
+    if sparse and trainer.get("accelerator") in ("gpu", "cuda") and distributed:
+        raise ConfigError(f"DDP on GPUs all-reduces gradients with NCCL, which cannot reduce the sparse gradients of {layout}; "
+                          f"train on one GPU (trainer=gpu), or use optimizer=adam for DDP")
+    return optimizer
+
+
+def warn_sparse_costs(cfg: DictConfig) -> list[str]:
+    """Warnings for settings that work with sparse tables but spend what sparsity saves."""
+    if not is_neural(cfg.model) or not sparse_towers(cfg.model):
+        return []
+    warnings = []
+    if any(isinstance(c, pl.callbacks.WeightAveraging) for c in build_callbacks(cfg.get("callbacks"))):
+        warnings.append("callbacks=ema averages every embedding row at every step, a dense pass over the tables that "
+                        "sparse gradients avoid; expect little of optimizer=sparse_adam's speed-up with it")
+    for warning in warnings:
+        log.warning(warning)
+    return warnings
 
 
 def warn_unused_options(cfg: DictConfig, overrides: list[str]) -> list[str]:
@@ -118,7 +190,7 @@ def warn_unused_options(cfg: DictConfig, overrides: list[str]) -> list[str]:
     chosen = {o.split("=", 1)[0].lstrip("+~").split(".")[0] for o in overrides}
     warnings = []
     if not is_neural(cfg.model):
-        for group in sorted(chosen & {*TRAINING_GROUPS, "batch_size", "min_positive_rating", "compile_step"}):
+        for group in sorted(chosen & {*TRAINING_GROUPS, "batch_size", "min_positive_rating", "compile_step", "compile_mode"}):
             warnings.append(f"{group} does not apply to {cfg.model._target_} (a baseline fitted in closed form or by its own solver); it is ignored")
     else:
         for tower in ("user_tower", "item_tower"):
@@ -148,8 +220,9 @@ def preflight(cfg: DictConfig, overrides: list[str] | None = None) -> list[str]:
         check_parts(cfg)
     except InstantiationException as error:  # a constructor refused a setting: its message says which
         raise ConfigError(str(error)) from error
+    check_launch(cfg, os.environ, hydra_overrides(), overrides or [], neural=is_neural(cfg.model))
     if is_neural(cfg.model):
         check_checkpoint_dirs(cfg.get("callbacks"))
     if not _writable(Path(cfg.paths.output_dir)):
         raise ConfigError(f"the run directory {cfg.paths.output_dir} is not writable; choose another hydra.run.dir")
-    return warn_unused_options(cfg, overrides or [])
+    return warn_unused_options(cfg, overrides or []) + warn_sparse_costs(cfg)

@@ -54,6 +54,26 @@ def test_training_pipelines_all_train(tmp_path: Path, processed_root: Path, bund
     assert set(report["samples_per_s"]) == {"ours_lightning", "plain_pytorch_loop", "per_row_dataset_bs512_w4"}
     assert all(v > 0 for v in report["samples_per_s"].values())
     assert json.loads(out.read_text())["timed_steps"] == 3
+    assert report["peak_rss_mb"]["process"] >= report["peak_rss_mb"]["ours_lightning"] > 0
+
+
+def test_training_benchmark_gives_both_loops_the_sparse_optimizer(
+    tmp_path: Path, processed_root: Path, bundled_dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = []  # the plain loop's optimizers
+    make = training.make_optimizer
+    monkeypatch.setattr(training, "make_optimizer", lambda cfg, model: built.append(make(cfg, model)) or built[-1])
+    report = training.run(training.parse_args([
+        "--model", "mf", "--loss", "mse", "--optimizer", "sparse_adam_mf", "--overrides", "optimizer.lr=0.01",
+        "--steps", "3", "--tutorial-steps", "0", "--warmup", "1", "--batch-size", "256", "--repeats", "2",
+        "--processed-root", str(processed_root), "--output", str(tmp_path / "training.json"),
+    ]))
+    assert report["optimizer"] == "recsys.training.sparse_optim.SparseEmbeddingAdam"
+    assert report["model"] == "recsys.models.two_tower.TwoTower" and report["loss"] == "recsys.losses.mse.MSELoss"
+    assert len(report["sparse_tables"]) == 2 and report["overrides"] == ["optimizer.lr=0.01"]
+    assert set(report["samples_per_s"]) == {"ours_lightning", "plain_pytorch_loop"}  # --tutorial-steps 0 skips the per-row feed
+    assert len(report["samples_per_s_runs"]["ours_lightning"]) == 2 and report["ours_vs_plain"] > 0
+    assert len(built) == 2 and all(type(o).__name__ == "SparseEmbeddingAdam" and o.param_groups[0]["lr"] == 0.01 for o in built)
 
 
 @pytest.mark.slow

@@ -43,6 +43,7 @@ def _strict_json(path: Path) -> dict:
         ("loss.temperature=0", "temperature"),
         ("optimized_metric=val/ndcg@7", "optimized_metric"),
         ("ensemble_seeds=[1,2] model=popularity", "ensemble_seeds"),
+        ("compile_mode=fast", "compile_mode"),
     ],
 )
 def test_invalid_settings_fail_before_any_data_is_processed(tmp_path: Path, override: str, field: str) -> None:
