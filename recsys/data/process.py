@@ -151,7 +151,7 @@ def process_raw(
         write_json_atomic(out / "validation.json", report.to_dict())
         stats = dataset_statistics(con, f"read_parquet('{out / 'ratings.parquet'}')")
         write_json_atomic(out / "statistics.json", stats)
-        for table in ("clean_ratings", "clean_movies", "user_map", "item_map"):
+        for table in ("clean_ratings", "clean_movies", "user_map", "item_map", *(f"{view}_text" for view in views)):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     return report
 

@@ -18,9 +18,12 @@ number correctly. Rows whose field count is wrong are not in `raw_<x>` but in
 `found`/`expected` field counts (validation checks it in one pass over the file) and
 `raw_<x>_source(file)` names the file without reading it.
 
-Views are lazy: DuckDB reads the files when a view is queried. With `validate=True` (the default)
-`register` also scans each file once (about a second per 25M rows) so that undecodable text (a
-Latin-1 file read as UTF-8) raises `RawFormatError` here, naming the file, line and text.
+With `validate=True` (the default) `register` reads each file's lines once into the temp table
+`<view>_text(line, text)` (about 2 s and 1.2 GB per 25M lines; drop it when done, as
+`recsys.data.process` does): undecodable text (a Latin-1 file read as UTF-8) raises
+`RawFormatError` here, naming the file, line and text, and the views read the table in parallel
+(the file scan itself is single-threaded to keep line numbers). With `validate=False` the views
+are lazy: DuckDB reads the file, single-threaded, each time a view is queried.
 Every reader takes an `encoding` (`utf-8`, `latin-1`; checked when the reader is built).
 """
 
@@ -33,7 +36,7 @@ from pathlib import Path
 
 import duckdb
 
-from recsys.data.lines import check_encoding, ends_with_newline, last_line, lines_sql, split_sql, sql_str
+from recsys.data.lines import check_encoding, ends_with_newline, lines_sql, split_sql, sql_str
 
 RATINGS_COLUMNS = ("userId", "movieId", "rating", "timestamp")
 MOVIES_COLUMNS = ("movieId", "title", "genres")
@@ -107,14 +110,6 @@ def _check_header(path: Path, layout: _Layout) -> None:
         )
 
 
-def _check_decodes(con: duckdb.DuckDBPyConnection, path: Path, layout: _Layout) -> None:
-    """Scans the file once so that undecodable text raises `RawFormatError` now."""
-    try:
-        con.execute(f"SELECT count(text) FROM ({lines_sql(path, layout.encoding)})").fetchall()
-    except duckdb.Error as err:
-        raise _format_error(path, layout, str(err)) from None
-
-
 def _format_error(path: Path, layout: _Layout, message: str) -> RawFormatError:
     line = re.search(r"Line: (\d+)", message)
     original = re.search(r"Original Line: ?(.*)", message)
@@ -147,14 +142,22 @@ def _create_view(
     if layout.header:
         _check_header(path, layout)
     if validate:
-        _check_decodes(con, path, layout)
-    last = 0 if ends_with_newline(path) else last_line(con, path, layout.encoding)
+        # One single-threaded scan of the file (line numbers need file order) into a table: text
+        # DuckDB cannot decode fails here, and every later query reads the lines in parallel.
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {view}_text AS {lines_sql(path, layout.encoding)}")
+        except duckdb.Error as err:
+            raise _format_error(path, layout, str(err)) from None
+        source = f"{view}_text"
+    else:
+        source = f"({lines_sql(path, layout.encoding)})"
+    last = 0 if ends_with_newline(path) else con.execute(f"SELECT coalesce(max(line), 0) FROM {source}").fetchone()[0]
     n = len(layout.names)
     con.execute(
         f"""CREATE OR REPLACE VIEW {view}_lines AS
         SELECT {sql_str(str(path))} AS file, line, text, line <> {last} AS complete,
                {split_sql(layout.delim, bool(layout.quote))} AS fields
-        FROM ({lines_sql(path, layout.encoding)}) WHERE line > {1 if layout.header else 0}"""
+        FROM {source} WHERE line > {1 if layout.header else 0}"""
     )
     con.execute(f"CREATE OR REPLACE VIEW {view}_source AS SELECT {sql_str(str(path))} AS file")
     columns = ", ".join(f"nullif(fields[{i + 1}], '') AS \"{name}\"" for i, name in enumerate(layout.names))
