@@ -149,7 +149,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ratings", type=int, nargs="+", default=[1_000_000, 5_000_000, FULL["n_ratings"]])
     p.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of %(default)s, in that order")
-    p.add_argument("--train-overrides", nargs="*", default=["experiment=ml25m_two_tower", "trainer=cpu", "batch_size=1024", "optimizer.lr=0.001", "trainer.max_epochs=1"],
+    p.add_argument("--train-overrides", nargs="*", default=["experiment=ml25m_two_tower", "trainer=cpu", "batch_size=1024", "optimizer=sparse_adam", "optimizer.lr=0.001", "trainer.max_epochs=1"],
                    help="Hydra overrides of the train stage (default: %(default)s)")
     p.add_argument("--work", type=Path, default=machine.OUTPUT_ROOT / "scale_work", help="scratch folder (default: %(default)s)")
     p.add_argument("--output", type=Path, default=machine.default_output("scale"), help="JSON file (default: %(default)s)")
