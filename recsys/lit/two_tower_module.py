@@ -203,8 +203,9 @@ class TwoTowerModule(pl.LightningModule):
         self.reports[split] = report
         for name, value in report.overall.items():
             if isinstance(value, float) and "@" in name:
-                # every rank computed the same value from every user: nothing to reduce
-                self.log(f"{split}/{name}", value, prog_bar=name in ("ndcg@10", "recall@10"), rank_zero_only=False)
+                # every rank computed the same value from every user; the mean over ranks of equal
+                # floats is that float exactly (sync_dist: what Lightning expects of epoch metrics)
+                self.log(f"{split}/{name}", value, prog_bar=name in ("ndcg@10", "recall@10"), sync_dist=True)
         return report
 
     def on_validation_epoch_start(self) -> None:

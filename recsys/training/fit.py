@@ -10,6 +10,7 @@ Both return ``(reports, objects)``; ``train()`` turns reports into ``metrics.jso
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from omegaconf import DictConfig
 from recsys.lit.datamodule import InteractionDataModule
 from recsys.lit.two_tower_module import TwoTowerModule
 from recsys.training.build import build_callbacks, build_loggers
+from recsys.training.epoch_summary import EpochSummary
 from recsys.training.evaluation import evaluate_baseline, evaluate_module, evaluation_trainer
 from recsys.training.export import export_embeddings
 from recsys.training.launch import leave_process_group
@@ -65,10 +67,15 @@ def fit_two_tower(cfg: DictConfig, datamodule: InteractionDataModule, output_dir
     loggers = build_loggers(cfg.get("logger"))
     if not loggers:  # the LR monitor has nothing to write to without a logger
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
-    if not cfg.trainer.get("enable_progress_bar", True):
+    # the progress bar only on a terminal; redirected to a file, one line per epoch instead
+    progress_bar = bool(cfg.trainer.get("enable_progress_bar", True)) and sys.stderr.isatty()
+    if not progress_bar:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+        if cfg.trainer.get("enable_progress_bar", True):
+            callbacks.append(EpochSummary(("train/loss", cfg.optimized_metric)))
     checkpointing = any(isinstance(c, pl.callbacks.ModelCheckpoint) for c in callbacks)
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_checkpointing=checkpointing)
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, enable_checkpointing=checkpointing,
+                                      enable_progress_bar=progress_bar)
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir))
     train_seconds = time.perf_counter() - start

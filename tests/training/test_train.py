@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from recsys.training.build import ConfigError, check_accelerator, fill_missing
@@ -99,3 +100,18 @@ def test_compiled_training_step_matches_the_eager_one(tmp_path: Path, processed_
     # same seed, same batches: compiled kernels reorder float sums, so metrics agree closely, not bitwise
     assert compiled["val"]["ndcg@10"] == pytest.approx(eager["val"]["ndcg@10"], abs=0.01)
     assert compiled["test"]["ndcg@10"] > 0.05
+
+
+def test_redirected_output_gets_one_line_per_epoch_and_no_progress_bar(
+    tmp_path: Path, processed_root: Path, bundled_dataset, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pytest captures stderr, so it is not a terminal: what `python train.py > log 2>&1` sees
+    cfg = compose_train(tmp_path, processed_root, ["trainer.enable_progress_bar=true", "trainer.max_epochs=2",
+                                                   "user_tower=id", "item_tower=id", "export_embeddings=false"])
+    with caplog.at_level("INFO", logger="recsys.training.epoch_summary"):
+        _, objects = train(cfg)
+    lines = [r.getMessage() for r in caplog.records if r.name == "recsys.training.epoch_summary"]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("val/ndcg@10=" in line and "train/loss=" in line for line in lines)
+    assert not any(isinstance(c, pl.callbacks.ProgressBar) for c in objects["trainer"].callbacks)
+    assert "it/s" not in capsys.readouterr().err
