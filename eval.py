@@ -23,7 +23,7 @@ def main(cfg: DictConfig) -> None:
     try:
         metrics = evaluate_run(
             run_dir=cfg.run, ckpt=cfg.ckpt, eval_cfg=cfg.get("eval"), rerank_cfg=cfg.get("rerank"),
-            splits=tuple(cfg.splits), output_dir=Path(cfg.output_dir),
+            splits=tuple(cfg.splits), output_dir=Path(cfg.output_dir), accelerator=cfg.accelerator,
         )
     except ConfigError as error:
         raise SystemExit(f"error: {error}") from None

@@ -182,22 +182,23 @@ class TwoTowerModule(pl.LightningModule):
     def _embed_users(self, user_idx: torch.Tensor) -> None:
         if user_idx.numel():
             vectors = self.model.similarity.prepare(self.model.user_embeddings(user_idx)).float()
-            self._user_vectors.append((user_idx.cpu(), vectors.cpu()))
+            self._user_vectors.append((user_idx, vectors))  # on the module's device: ranked there
 
     @torch.no_grad()
     def _start_evaluation(self) -> None:
         # Embed the items here, at the epoch start, with the weights validation_step uses:
         # callbacks run their epoch-end hooks before the module's (EMA swaps its weights back there).
         self._user_vectors = []
-        self._item_vectors = self.model.similarity.prepare(self.model.item_embeddings(None)).float().cpu()
+        self._item_vectors = self.model.similarity.prepare(self.model.item_embeddings(None)).float()
 
     def _evaluate(self, split: str) -> RankingReport:
         """Rank the catalogue for every user of ``split`` embedded this epoch; log ``<split>/*``."""
         task = self.trainer.datamodule.task(split)
         items = self._item_vectors
-        users = torch.zeros(self.split_data.n_users, items.shape[1])
+        # ranked on the module's device (one matmul + top-k per chunk of users on a GPU)
+        users = torch.zeros(self.split_data.n_users, items.shape[1], device=items.device)
         for idx, vectors in self._user_vectors:
-            users[idx] = vectors
+            users[idx.to(items.device)] = vectors.to(items.device)
         self._user_vectors = []
         report, _ = evaluate_vectors(task, self.split_data, users, items, reranker=self.reranker)
         self.reports[split] = report

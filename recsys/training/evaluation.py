@@ -26,7 +26,7 @@ from recsys.evaluation.metrics import RankingReport
 from recsys.evaluation.protocol import EvaluationProtocol
 from recsys.lit.datamodule import InteractionDataModule
 from recsys.lit.two_tower_module import TwoTowerModule
-from recsys.training.build import ConfigError, is_neural, load_split
+from recsys.training.build import ConfigError, check_accelerator, is_neural, load_split
 from recsys.training.export import export_embeddings
 from recsys.utils.atomic import json_safe, write_json_atomic
 
@@ -108,6 +108,7 @@ def evaluate_run(
     rerank_cfg: DictConfig | None = None,
     splits: tuple[str, ...] = SPLITS,
     output_dir: Path | None = None,
+    accelerator: str = "cpu",
 ) -> dict[str, Any]:
     """Evaluate any run directory, or one checkpoint of it, and export its retrieval vectors.
 
@@ -116,12 +117,17 @@ def evaluate_run(
         ckpt: a two-tower checkpoint (default: the run's best, else ``last.ckpt``).
         eval_cfg, rerank_cfg: override the run's own ``eval`` / ``rerank`` (default: the run's).
         output_dir: where ``eval_metrics.json`` (and a two-tower's embeddings) are written.
+        accelerator: where a two-tower checkpoint is evaluated (``gpu``: embedding and ranking
+            on the GPU); baselines and ensembles rank on the CPU.
 
     Returns:
         ``{split: metrics, "<split>_by_activity": ..., "checkpoint": ...}``.
     """
     if run_dir is None and ckpt is None:
         raise ConfigError("pass run=<run directory> or ckpt=<run>/checkpoints/<file>.ckpt")
+    if accelerator not in ("cpu", "gpu", "cuda"):
+        raise ConfigError(f"accelerator={accelerator!r} is not one of cpu, gpu")
+    check_accelerator({"accelerator": accelerator})
     if ckpt is not None and not Path(ckpt).exists():
         raise ConfigError(f"checkpoint {ckpt} does not exist")
     run_dir = Path(run_dir) if run_dir is not None else Path(ckpt).resolve().parent.parent
@@ -143,7 +149,7 @@ def evaluate_run(
         overrides = {} if rerank_cfg is None else {"rerank": OmegaConf.to_container(rerank_cfg, resolve=True)}
         module = TwoTowerModule.load_from_checkpoint(source, map_location="cpu", split_data=data, **overrides)
         datamodule = InteractionDataModule(cfg.data, protocol, split_data=data)
-        reports = evaluate_module(module, datamodule, splits)
+        reports = evaluate_module(module, datamodule, splits, trainer=evaluation_trainer(accelerator))
         vectors = module.model.eval().retrieval_vectors()
     else:
         source = run_dir / "model.npz"

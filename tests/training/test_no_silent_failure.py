@@ -63,6 +63,17 @@ def test_gpu_trainer_without_a_gpu_fails_before_data_processing(tmp_path: Path) 
     assert not processed.exists()
 
 
+@pytest.mark.parametrize("accelerator, message", [("tpu", "not one of cpu, gpu"), ("gpu", "trainer=cpu")])
+def test_eval_refuses_an_accelerator_it_cannot_use_before_loading_anything(
+    tmp_path: Path, accelerator: str, message: str
+) -> None:
+    if accelerator == "gpu" and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    # the run directory does not exist: the accelerator is checked before it is read
+    with pytest.raises(ConfigError, match=message):
+        evaluate_run(run_dir=tmp_path / "no-run", accelerator=accelerator)
+
+
 def test_unwritable_checkpoint_folder_fails_before_training_with_its_path(tmp_path: Path, processed_root: Path) -> None:
     blocker = tmp_path / "run" / "checkpoints"
     blocker.parent.mkdir(parents=True)
@@ -120,6 +131,7 @@ def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path, processe
     assert (best["epoch"], last["epoch"]) == (0, 2)
 
 
+@pytest.mark.slow  # 40 s: three training runs
 def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
     common = [*CHEAP, "callbacks.early_stopping.patience=100"]
     straight, _ = train(compose_train(tmp_path / "straight", processed_root, [*common, "trainer.max_epochs=3"]), overrides=[])
