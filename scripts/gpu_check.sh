@@ -23,12 +23,12 @@ export PYTHONUNBUFFERED=1 WANDB_MODE=disabled BENTOML_DO_NOT_TRACK=True BENTOML_
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$SMOKE" = 1 ]; then  # every command at toy size on the CPU (minutes on 2 cores, most of it torch.compile)
-  DEVICE=cpu; PRECISION=32-true; TRAINER=(trainer=cpu)
+  DEVICE=cpu; PRECISION=32-true; TRAINER=(trainer=cpu); EVAL_ACC=cpu
   GEN=(data.generator.n_users=3000 data.generator.n_items=1000 data.generator.n_ratings=150000)
   EVAL_SIZE=(--users 3000 --items 2000); CHUNKS=(512 1024); REPEAT=1
   BS=512; FULL_BS=256; N_STEPS=5; WARMUP=2; TUT=2; MASK_STEPS=3; E2E=(batch_size=1024 eval.chunk_size=1024)
 else
-  DEVICE=cuda; PRECISION=bf16-mixed; TRAINER=()  # experiment=ml25m_two_tower selects trainer=gpu
+  DEVICE=cuda; PRECISION=bf16-mixed; TRAINER=(); EVAL_ACC=gpu  # experiment=ml25m_two_tower selects trainer=gpu
   GEN=(); EVAL_SIZE=(); CHUNKS=(4096 8192 16384); REPEAT=3
   BS=16384; FULL_BS=4096; N_STEPS=500; WARMUP=20; TUT=20; MASK_STEPS=50; E2E=()
 fi
@@ -150,7 +150,7 @@ want e2e_train && rm -rf "$RUN" "$WORK/eval"  # a fresh run directory
 step e2e_train 60 300 python3 train.py experiment=ml25m_two_tower "${DATA[@]}" "${TRAINER[@]}" "${E2E[@]}" \
   trainer.max_epochs=1 logger=csv trainer.enable_progress_bar=false "hydra.run.dir=$RUN"
 want e2e_train && [ -f "$RUN/metrics.json" ] && cp "$RUN/metrics.json" "$OUT/e2e_metrics.json"
-step e2e_eval 30 240 python3 eval.py "run=$RUN" "output_dir=$WORK/eval"
+step e2e_eval 30 240 python3 eval.py "run=$RUN" "output_dir=$WORK/eval" "accelerator=$EVAL_ACC"
 want e2e_eval && [ -f "$WORK/eval/eval_metrics.json" ] && cp "$WORK/eval/eval_metrics.json" "$OUT/e2e_eval_metrics.json"
 step e2e_package 30 240 python3 -m recsys.serving.package "run_dir=$RUN"
 

@@ -107,7 +107,7 @@ def build_loggers(cfg: DictConfig | None) -> list[Any]:
     return [logger for logger in loggers if logger is not None]
 
 
-def check_accelerator(trainer_cfg: DictConfig | dict) -> None:
+def check_accelerator(trainer_cfg: DictConfig) -> None:
     """Fail early, with the fix, when a GPU trainer is asked for on a machine without one."""
     if trainer_cfg.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(

@@ -63,7 +63,7 @@ def test_gpu_trainer_without_a_gpu_fails_before_data_processing(tmp_path: Path) 
     assert not processed.exists()
 
 
-@pytest.mark.parametrize("accelerator, message", [("tpu", "not one of cpu, gpu"), ("gpu", "trainer=cpu")])
+@pytest.mark.parametrize("accelerator, message", [("tpu", "not one of cpu, gpu"), ("gpu", "use accelerator=cpu")])
 def test_eval_refuses_an_accelerator_it_cannot_use_before_loading_anything(
     tmp_path: Path, accelerator: str, message: str
 ) -> None:
