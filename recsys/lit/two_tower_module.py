@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from recsys.data.interactions import SplitData
 from recsys.evaluation.evaluate import evaluate_vectors
 from recsys.evaluation.metrics import RankingReport
+from recsys.lit.batch_gather import gather_batch_items
 from recsys.losses.outputs import TowerOutputs
 from recsys.training.build import build_loss, build_two_tower, load_split
 from recsys.training.sparse_optim import parameter_groups
@@ -132,6 +133,8 @@ class TwoTowerModule(pl.LightningModule):
             out.neg_item, out.neg_item_idx = neg, neg_idx
         if self.loss.needs_all_items:
             out.all_items = self.model.item_embeddings(None)
+        if self.loss.gathers_batch and self._shard[1] > 1:  # DDP: every rank's positives are candidates
+            out.batch_items, out.batch_item_idx, out.batch_offset = gather_batch_items(pos_item, item_idx)
         return out
 
     def sample_negatives(self, batch_size: int, device: torch.device) -> torch.Tensor:

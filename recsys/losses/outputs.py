@@ -26,6 +26,11 @@ class TowerOutputs:
         all_items: Embeddings of the whole catalog (I, D) or ``None``; filled when
             ``loss.needs_all_items``.
         similarity: The model's similarity module (``pairwise``/``matrix``/``batched``/``bound``).
+        batch_items: The in-batch candidates (M, D) when they are more than this batch's
+            positives: under DDP, every rank's positives (the global batch), filled when
+            ``loss.gathers_batch``; ``None``: ``pos_item``.
+        batch_item_idx: Their item indices (M,) (``None``: ``pos_item_idx``).
+        batch_offset: The candidate row of this batch's first positive (rank x B under DDP).
     """
 
     user: torch.Tensor
@@ -36,6 +41,9 @@ class TowerOutputs:
     neg_item_idx: torch.Tensor | None = None
     all_items: torch.Tensor | None = None
     similarity: nn.Module | None = None
+    batch_items: torch.Tensor | None = None
+    batch_item_idx: torch.Tensor | None = None
+    batch_offset: int = 0
 
     def float(self) -> TowerOutputs:
         """Copy with every floating-point tensor cast to float32 (for bf16/fp16 training)."""
@@ -99,12 +107,14 @@ class TowerLoss(nn.Module):
 
     Class attributes tell the training step what to put in :class:`TowerOutputs`:
     ``needs_negatives`` (sample ``negative_sampler.sample(B, device)`` and embed them),
-    ``needs_all_items`` (embed the whole catalog), ``needs_rating`` (pass ratings).
+    ``needs_all_items`` (embed the whole catalog), ``needs_rating`` (pass ratings),
+    ``gathers_batch`` (under DDP, put every rank's positives in ``batch_items``).
     """
 
     needs_negatives: bool = False
     needs_all_items: bool = False
     needs_rating: bool = False
+    gathers_batch: bool = False
 
     def __init__(self) -> None:
         super().__init__()

@@ -22,13 +22,17 @@ class InBatchSoftmaxLoss(TowerLoss):
 
     ``logits[i, j] = s(user_i, item_j) / temperature - log q(item_j)`` with
     ``q = count / total`` (the probability that an item appears as an in-batch positive, set by
-    :meth:`setup`); off-diagonal copies of the row's own positive item are masked to ``-inf``;
-    labels are ``arange(B)``.
+    :meth:`setup`); copies of the row's own positive item other than itself are masked to
+    ``-inf``; labels are ``arange(B)``. The candidates are ``out.batch_items`` when set (under
+    DDP, the positives of every rank: the global batch, ``gathers_batch``), with row i's own
+    positive at ``batch_offset + i``.
 
     Args:
         temperature: Positive divisor of the similarity (ValueError otherwise).
         logq_correction: Subtract ``log q`` of each in-batch item (requires :meth:`setup`).
     """
+
+    gathers_batch = True
 
     def __init__(self, temperature: float = 0.05, logq_correction: bool = True) -> None:
         super().__init__()
@@ -42,24 +46,25 @@ class InBatchSoftmaxLoss(TowerLoss):
         self.item_log_q = (counts / counts.sum()).log().float().to(self.item_log_q.device)
 
     def logits(self, out: TowerOutputs) -> torch.Tensor:
-        """Corrected and masked logits (B, B); the diagonal holds the positives."""
-        idx = out.pos_item_idx
+        """Corrected and masked logits (B, M); row i's positive is column ``batch_offset + i``."""
+        items = out.pos_item if out.batch_items is None else out.batch_items
+        idx = out.pos_item_idx if out.batch_item_idx is None else out.batch_item_idx
         bias = None
         if self.logq_correction:
             if self.item_log_q.numel() == 0:
                 raise RuntimeError("logq_correction=True: call setup(item_counts) first")
             bias = -self.item_log_q.to(idx.device)[idx].unsqueeze(0)
-        # One fused pass for similarity / temperature - log q: the (B, B) matrix dominates the step.
-        logits = out.similarity.matrix(out.user, out.pos_item, scale=1.0 / self.temperature, bias=bias)
-        same = idx.unsqueeze(0) == idx.unsqueeze(1)
-        same.fill_diagonal_(False)
+        # One fused pass for similarity / temperature - log q: the (B, M) matrix dominates the step.
+        logits = out.similarity.matrix(out.user, items, scale=1.0 / self.temperature, bias=bias)
+        same = out.pos_item_idx.unsqueeze(1) == idx.unsqueeze(0)
+        same.diagonal(out.batch_offset).fill_(False)  # each row's own positive stays
         return logits.masked_fill_(same, float("-inf"))
 
     def forward(self, out: TowerOutputs) -> torch.Tensor:
         """Scalar cross-entropy (computed in float32)."""
         with float32(out) as o:
             logits = self.logits(o)
-            labels = torch.arange(logits.shape[0], device=logits.device)
+            labels = torch.arange(logits.shape[0], device=logits.device) + o.batch_offset
             return F.cross_entropy(logits, labels)
 
 

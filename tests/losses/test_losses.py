@@ -259,6 +259,42 @@ def test_in_batch_logq_shift_and_duplicate_mask() -> None:
     assert masked.tolist() == [[False, False, True], [False] * 3, [True, False, False]]
 
 
+@pytest.mark.parametrize("world_size", [2, 4])
+def test_in_batch_softmax_over_gathered_candidates_is_the_global_batch_split_by_rank(world_size: int) -> None:
+    """What DDP ranks compute with the gathered batch (``batch_items``, ``batch_offset``): each rank's
+    logits are its rows of the single-process logits, and the mean of the ranks' losses (DDP's
+    gradient average) has the single-process loss's gradient, towards users and items."""
+    torch.manual_seed(0)
+    b = 5
+    users = torch.randn(world_size * b, 4, requires_grad=True)
+    items = torch.randn(world_size * b, 4, requires_grad=True)
+    idx = torch.randint(0, 6, (world_size * b,))  # duplicates across ranks: masked the same way
+    loss = InBatchSoftmaxLoss(temperature=0.2)
+    loss.setup(torch.arange(1.0, 7.0))
+
+    def out(u, i, rows, **gathered):
+        return TowerOutputs(user=u[rows], pos_item=i[rows], rating=None, pos_item_idx=idx[rows],
+                            similarity=CosineSimilarity(), **gathered)
+
+    everything = slice(None)
+    single_logits = loss.logits(out(users, items, everything))
+    single = loss(out(users, items, everything))
+    grads_single = torch.autograd.grad(single, (users, items))
+    ranks = []
+    for r in range(world_size):
+        rows = slice(r * b, (r + 1) * b)
+        rank_out = out(users, items, rows, batch_items=items, batch_item_idx=idx, batch_offset=r * b)
+        torch.testing.assert_close(loss.logits(rank_out), single_logits[rows])
+        ranks.append(loss(rank_out))
+    grads_ranks = torch.autograd.grad(torch.stack(ranks).mean(), (users, items))
+    torch.testing.assert_close(torch.stack(ranks).mean(), single)
+    for got, want in zip(grads_ranks, grads_single):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    # without the gathered candidates, a rank's rows see only their own slice: not the same loss
+    local = torch.stack([loss(out(users, items, slice(r * b, (r + 1) * b))) for r in range(world_size)]).mean()
+    assert not torch.isclose(local, single)
+
+
 def test_in_batch_requires_setup_for_correction() -> None:
     with pytest.raises(RuntimeError):
         InBatchSoftmaxLoss()(outputs())

@@ -69,6 +69,20 @@ def test_ddp_spawn_equals_single_process_with_the_global_batch(tmp_path: Path, p
 
 
 @pytest.mark.slow
+def test_in_batch_softmax_under_ddp_sees_the_global_batch(tmp_path: Path, processed_root: Path) -> None:
+    """The in-batch softmax (the default loss) gathers every rank's positives as candidates
+    (``recsys/lit/batch_gather.py``), so 2 ranks train what one process with the doubled batch
+    trains (log-Q correction and duplicate masks over the global batch)."""
+    settings = ["model=mf", "loss=softmax", "trainer.max_epochs=2", "export_embeddings=false"]
+    single, _ = train(compose_train(tmp_path / "single", processed_root, [*settings, f"batch_size={2 * BATCH}"]), overrides=[])
+    ddp, objects = train(compose_train(tmp_path / "ddp", processed_root, [*settings, "trainer=ddp_sim", f"batch_size={BATCH}"]),
+                         overrides=[])
+    assert objects["trainer"].world_size == 2
+    assert_same_metrics(ddp, single)
+    assert_same_weights(ddp["best_checkpoint"], single["best_checkpoint"])
+
+
+@pytest.mark.slow
 def test_torchrun_equals_single_process_with_the_global_batch(tmp_path: Path, processed_root: Path, single_run) -> None:
     """``torchrun --standalone --nproc_per_node=2 train.py trainer=ddp_cpu``: each rank a ``train.py``
     of its own in one shared run directory; rank 0 alone writes ``metrics.json``."""
