@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow  # ~30 s: a service and schemathesis
 def test_schemathesis_finds_no_server_error_and_no_hang(service_url: str, tmp_path: Path) -> None:
     executable = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
     result = subprocess.run(

@@ -121,6 +121,7 @@ def test_eval_reproduces_metrics_json_with_a_reranker_and_the_checkpoint_was_cho
     assert plain["val"]["coverage@10"] != metrics["val"]["coverage@10"]  # the re-ranker did act
 
 
+@pytest.mark.slow  # ~20 s: three epochs
 def test_last_checkpoint_is_the_last_epoch_not_the_best(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
     # monitoring the epoch number with mode=min makes epoch 0 the "best", so the last epoch differs from it
     cfg = compose_train(tmp_path, processed_root, [*CHEAP, "trainer.max_epochs=3", "callbacks.model_checkpoint.monitor=epoch",

@@ -41,6 +41,7 @@ def test_default_two_tower_writes_a_complete_run_directory(tmp_path: Path, proce
     assert (tmp_path / "eval" / "item_embeddings.npy").exists()
 
 
+@pytest.mark.slow  # ~17 s: two runs
 def test_seeded_cpu_runs_are_deterministic(tmp_path: Path, processed_root: Path, bundled_dataset) -> None:
     overrides = ["callbacks=none", "export_embeddings=false", "loss=bpr"]
     first, _ = train(compose_train(tmp_path / "a", processed_root, overrides))
