@@ -37,7 +37,6 @@ def measured(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     return out, json.loads((out / "cold_start.json").read_text()), before
 
 
-@pytest.mark.slow  # the report run: ~25 s
 def test_writes_the_three_files_under_out_only(measured) -> None:
     out, results, _ = measured
     assert sorted(p.name for p in out.parent.iterdir()) == ["report"]
@@ -48,7 +47,6 @@ def test_writes_the_three_files_under_out_only(measured) -> None:
     assert "![NDCG@10 and recall@10 against n](cold_start.png)" in md and "recsys-cold-start --run" in md
 
 
-@pytest.mark.slow  # the report run: ~25 s
 def test_trained_embedding_equals_offline_evaluation_on_the_same_users(measured, trained_run: Path) -> None:
     from recsys.evaluation.evaluate import build_task, evaluate_vectors
     from recsys.training.build import load_split
@@ -67,7 +65,6 @@ def test_trained_embedding_equals_offline_evaluation_on_the_same_users(measured,
     assert trained["matches_offline"] is True
 
 
-@pytest.mark.slow  # the report run: ~25 s
 def test_popular_equals_every_blend_at_n0_and_personal_is_undefined_there(measured) -> None:
     _, results, _ = measured
     curves = results["curves"]
@@ -78,7 +75,6 @@ def test_popular_equals_every_blend_at_n0_and_personal_is_undefined_there(measur
     assert "0" not in curves["personal"] and set(curves["personal"]) == {"1", "5", "all"}
 
 
-@pytest.mark.slow  # the report run: ~25 s
 def test_n_all_ratio_is_reported(measured) -> None:
     out, results, _ = measured
     ratio = results["ratio_at_all"]
@@ -89,7 +85,6 @@ def test_n_all_ratio_is_reported(measured) -> None:
     assert f"{ratio['ratio']:.1%}** of the trained embedding" in md and "90% bar" in md
 
 
-@pytest.mark.slow  # the report run: ~25 s
 def test_thresholds_and_timings_are_reported(measured) -> None:
     out, results, _ = measured
     t = results["thresholds"]

@@ -106,6 +106,7 @@ def test_metrics_json_is_strict_json_and_a_baseline_run_is_evaluable(tmp_path: P
     assert math.isclose(saved["test"]["ndcg@10"], 0.1614, abs_tol=0.002)  # popularity on the bundled split
 
 
+@pytest.mark.slow  # ~15 s: a run with a re-ranker, evaluated again
 def test_eval_reproduces_metrics_json_with_a_reranker_and_the_checkpoint_was_chosen_by_that_number(
     tmp_path: Path, processed_root: Path, bundled_dataset
 ) -> None:
