@@ -198,10 +198,10 @@ class TwoTowerModule(pl.LightningModule):
         """Rank the catalogue for every user of ``split`` embedded this epoch; log ``<split>/*``."""
         task = self.trainer.datamodule.task(split)
         items = self._item_vectors
-        # ranked on the module's device (one matmul + top-k per chunk of users on a GPU)
+        # ranked on the module's device, where the vectors already are (one matmul + top-k per chunk on a GPU)
         users = torch.zeros(self.split_data.n_users, items.shape[1], device=items.device)
         for idx, vectors in self._user_vectors:
-            users[idx.to(items.device)] = vectors.to(items.device)
+            users[idx] = vectors
         self._user_vectors = []
         report, _ = evaluate_vectors(task, self.split_data, users, items, reranker=self.reranker)
         self.reports[split] = report

@@ -107,10 +107,11 @@ def build_loggers(cfg: DictConfig | None) -> list[Any]:
     return [logger for logger in loggers if logger is not None]
 
 
-def check_accelerator(trainer_cfg: DictConfig) -> None:
-    """Fail early, with the fix, when a GPU trainer is asked for on a machine without one."""
-    if trainer_cfg.get("accelerator") in ("gpu", "cuda") and not torch.cuda.is_available():
+def check_accelerator(trainer_cfg: DictConfig | dict, fix: str = "trainer=cpu") -> None:
+    """Fail early, with the fix, when a GPU is asked for (``accelerator: gpu``) on a machine without one."""
+    accelerator = trainer_cfg.get("accelerator")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(
-            "trainer asks for a GPU but torch sees none (torch.cuda.is_available() is False); "
-            "use trainer=cpu, or install a CUDA build of torch (see environment.yml)"
+            f"accelerator={accelerator} asks for a GPU but torch sees none (torch.cuda.is_available() is False); "
+            f"use {fix}, or install a CUDA build of torch (see environment.yml)"
         )

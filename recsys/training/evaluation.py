@@ -26,7 +26,7 @@ from recsys.evaluation.metrics import RankingReport
 from recsys.evaluation.protocol import EvaluationProtocol
 from recsys.lit.datamodule import InteractionDataModule
 from recsys.lit.two_tower_module import TwoTowerModule
-from recsys.training.build import ConfigError, is_neural, load_split
+from recsys.training.build import ConfigError, check_accelerator, is_neural, load_split
 from recsys.training.export import export_embeddings
 from recsys.utils.atomic import json_safe, write_json_atomic
 
@@ -127,8 +127,7 @@ def evaluate_run(
         raise ConfigError("pass run=<run directory> or ckpt=<run>/checkpoints/<file>.ckpt")
     if accelerator not in ("cpu", "gpu", "cuda"):
         raise ConfigError(f"accelerator={accelerator!r} is not one of cpu, gpu")
-    if accelerator != "cpu" and not torch.cuda.is_available():
-        raise ConfigError(f"accelerator={accelerator} but torch sees no GPU; use accelerator=cpu (the default)")
+    check_accelerator({"accelerator": accelerator}, fix="accelerator=cpu (the default)")
     if ckpt is not None and not Path(ckpt).exists():
         raise ConfigError(f"checkpoint {ckpt} does not exist")
     run_dir = Path(run_dir) if run_dir is not None else Path(ckpt).resolve().parent.parent
